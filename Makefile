@@ -1,0 +1,89 @@
+# Tessera - neural style transfer as an MPI batch job.
+#
+# Build switches (make VAR=value):
+#   SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer (tests too)
+#   DEBUG=1      -O0 -g
+#   CC=...       the MPI C compiler wrapper (default mpicc, Open MPI)
+# Targets: all (bin/tessera), test (every test), check-deps, clean.
+
+CC       ?= mpicc
+ifeq ($(origin CC),default)
+CC       := mpicc
+endif
+SANITIZE ?= 0
+DEBUG    ?= 0
+
+BUILD    := build
+BIN      := bin/tessera
+
+PKGS     := libtiff-4 libpng libjpeg libcjson openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -fopenmp \
+            -Iinclude $(PKG_CFLAGS) -MMD -MP
+LDLIBS   := $(PKG_LIBS) -lm -fopenmp
+ifeq ($(DEBUG),1)
+CFLAGS   += -O0 -g
+else
+CFLAGS   += -O2 -g
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDLIBS   += -fsanitize=address,undefined
+BUILD    := build-san
+BIN      := bin/tessera-san
+endif
+
+SRCS      := $(shell find src -name '*.c' | sort)
+MAIN_SRC  := src/app/main.c
+LIB_SRCS  := $(filter-out $(MAIN_SRC),$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(MAIN_SRC:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test check-deps clean tools
+all: check-deps $(BIN)
+
+# Say what was found; stop with the package names when something required is missing.
+check-deps:
+	@missing=""; \
+	if command -v $(firstword $(CC)) >/dev/null 2>&1; then echo "  MPI      : $$($(CC) --showme:version 2>/dev/null || $(CC) --version | head -1)"; \
+	else missing="$$missing openmpi-bin libopenmpi-dev"; echo "  MPI      : MISSING ($(CC))"; fi; \
+	for p in $(PKGS); do \
+	  if pkg-config --exists $$p 2>/dev/null; then echo "  $$p: $$(pkg-config --modversion $$p)"; \
+	  else echo "  $$p: MISSING"; \
+	    case $$p in libtiff-4) missing="$$missing libtiff-dev";; libpng) missing="$$missing libpng-dev";; \
+	      libjpeg) missing="$$missing libjpeg-dev";; libcjson) missing="$$missing libcjson-dev";; \
+	      openblas) missing="$$missing libopenblas-dev";; esac; fi; \
+	done; \
+	if command -v nvcc >/dev/null 2>&1; then echo "  CUDA     : nvcc found ($$(nvcc --version | tail -1)); CUDA backend not part of this build yet"; \
+	else echo "  CUDA     : no nvcc (CPU backend only)"; fi; \
+	if [ -n "$$missing" ]; then echo "error: missing build dependencies; on Debian: apt-get install$$missing" >&2; exit 1; fi
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libtessera.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libtessera.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libtessera.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
+
+tools: $(TEST_BINS)
+
+test: all $(TEST_BINS)
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run_all.sh
+
+clean:
+	rm -rf build build-san bin
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

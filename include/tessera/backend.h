@@ -1,0 +1,63 @@
+/* backend.h - the op table. Every op the network, the losses and the optimisers need, with a CPU
+ * reference implementation (backend/cpu*.c) and, later, a CUDA one behind the same verbs. Pointers
+ * passed to ops live where the backend keeps its memory (host for CPU, device for CUDA); alloc/upload/
+ * download move data. No MPI here. Reductions return double. */
+#ifndef TESSERA_BACKEND_H
+#define TESSERA_BACKEND_H
+
+#include <stddef.h>
+
+typedef enum { TS_POOL_MAX = 0, TS_POOL_AVG = 1 } ts_pool_kind;
+
+typedef struct ts_backend {
+    const char *name;
+
+    /* memory */
+    float *(*alloc)(size_t n); /* n floats, zeroed */
+    void (*free)(float *p);
+    void (*upload)(float *dst, const float *host_src, size_t n);
+    void (*download)(float *host_dst, const float *src, size_t n);
+    void (*set_threads)(int nthreads);
+
+    /* layers. conv: 3x3, stride 1, zero padding 1, weights K x C x 3 x 3, bias K. */
+    void (*conv3x3_forward)(const float *x, int C, int H, int W, const float *weight, const float *bias,
+                            int K, float *y);
+    /* dx = conv_transpose(dy) (overwrites dx); gradient w.r.t. the input only */
+    void (*conv3x3_backward_input)(const float *dy, int K, int H, int W, const float *weight, int C,
+                                   float *dx);
+    void (*relu_forward)(const float *x, float *y, size_t n); /* x == y allowed */
+    /* dx = dy * (y > 0), y the ReLU output; dx == dy allowed */
+    void (*relu_backward)(const float *y, const float *dy, float *dx, size_t n);
+    /* 2x2 stride 2, floors odd sizes: output C x H/2 x W/2 */
+    void (*pool_forward)(ts_pool_kind kind, const float *x, int C, int H, int W, float *y);
+    /* dx (C x H x W, overwritten; dropped last row/column get 0) from dy; max routes to the first
+     * maximum of each window in row-major order (x is the pooling input, y its output) */
+    void (*pool_backward)(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
+                          int H, int W, float *dx);
+
+    /* G (C x C) = scale * F F^T, F is C x M */
+    void (*gram)(const float *F, int C, size_t M, float scale, float *G);
+    /* dF (C x M) += scale * D F, D is C x C symmetric */
+    void (*gram_backward)(const float *D, const float *F, int C, size_t M, float scale, float *dF);
+
+    /* vector ops (n floats) */
+    double (*dot)(const float *x, const float *y, size_t n);
+    void (*axpy)(float a, const float *x, float *y, size_t n); /* y += a x */
+    void (*scale)(float a, float *x, size_t n);                /* x *= a */
+    void (*copy)(const float *src, float *dst, size_t n);
+    void (*fill)(float v, float *x, size_t n);
+    /* returns sum (x - t)^2 (double); if g: g += gscale * (x - t) */
+    double (*sqdiff)(const float *x, const float *t, size_t n, float gscale, float *g);
+    /* total variation of a C x H x W image: returns sum over C,y,x of horizontal and vertical squared
+     * differences; if g: g += gscale * d/dx of that sum */
+    double (*tv)(const float *x, int C, int H, int W, float gscale, float *g);
+    /* Adam update for n parameters at step t (1-based) */
+    void (*adam_step)(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float eps, int t);
+} ts_backend;
+
+const ts_backend *ts_backend_cpu(void);
+/* "cpu" (and later "cuda"); NULL if unknown or not built */
+const ts_backend *ts_backend_by_name(const char *name);
+
+#endif
