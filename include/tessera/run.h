@@ -1,0 +1,41 @@
+/* run.h - one image: validate inputs, load weights, scales x optimiser loop, write the output. */
+#ifndef TESSERA_RUN_H
+#define TESSERA_RUN_H
+
+#include "tessera/image.h"
+#include "tessera/loss.h"
+#include "tessera/options.h"
+#include "tessera/vgg.h"
+
+typedef struct {
+    ts_options *opt;
+    const ts_backend *be;
+    ts_arch arch;
+    ts_pool_kind pool;
+    ts_preproc preproc;
+    ts_vgg_weights weights;
+    const char *preset; /* "random", "torchvision" or "caffe" */
+    ts_loss_spec spec;
+    ts_image content;          /* as read */
+    ts_image style[TS_MAX_LIST]; /* as read */
+    int nstyle;
+    ts_image init;             /* as read, when --init names a file */
+    int scales[TS_MAX_LIST];   /* long side per scale */
+    int iterations[TS_MAX_LIST];
+    int nscales;
+    int threads;
+    char net_layer_name[24]; /* the deepest layer the losses need */
+} ts_job;
+
+/* Everything that can be wrong with the input is found here, before any output is opened.
+ * Returns 0, or -1 with err set (the caller exits with code 2). */
+int ts_job_prepare(ts_job *job, ts_options *opt, int need_output, ts_err *err);
+void ts_job_free(ts_job *job);
+
+/* The run command: optimise and write --output. Returns 0, or -1 with err (input problems found late,
+ * e.g. an output that cannot be written). */
+int ts_job_run(ts_job *job, ts_err *err);
+/* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
+int ts_job_grad(ts_job *job, ts_err *err);
+
+#endif

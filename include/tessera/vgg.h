@@ -1,0 +1,105 @@
+/* vgg.h - the VGG16/VGG19 conv trunk: a static layer table, weights, forward and backward-to-input.
+ *
+ * Layers are named conv{b}_{i}, relu{b}_{i}, pool{b}. The network runs only up to the deepest layer a
+ * loss needs. Forward keeps what backward needs; backward produces dL/dx for the [0,1] RGB image,
+ * through the preprocessing. No weight gradients.
+ */
+#ifndef TESSERA_VGG_H
+#define TESSERA_VGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera/backend.h"
+#include "tessera/check.h"
+#include "tessera/safetensors.h"
+#include "tessera/tensor.h"
+
+typedef enum { TS_VGG16 = 16, TS_VGG19 = 19 } ts_arch;
+typedef enum { TS_LAYER_CONV, TS_LAYER_RELU, TS_LAYER_POOL } ts_layer_kind;
+typedef enum { TS_PREPROC_TORCHVISION = 0, TS_PREPROC_CAFFE = 1 } ts_preproc;
+
+#define TS_VGG_MAX_LAYERS 40
+#define TS_VGG_MAX_CONVS 16
+
+typedef struct {
+    ts_layer_kind kind;
+    char name[24];
+    int feature_index; /* torchvision features.N index */
+    int conv;          /* index among the convs (conv layers only), else -1 */
+} ts_layer_desc;
+
+/* The static table of an architecture; returns the number of layers (conv, relu, pool). */
+int ts_vgg_table(ts_arch arch, const ts_layer_desc **layers);
+/* Index of a named layer in the table, -1 if the name is not a layer of this architecture. */
+int ts_vgg_find(ts_arch arch, const char *name);
+const char *ts_arch_name(ts_arch arch);
+int ts_arch_parse(const char *s, ts_arch *out); /* "vgg16" / "vgg19"; 0 ok, -1 unknown */
+
+/* Conv weights on the host: K x C x 3 x 3 and K biases per conv, widths read from the source. */
+typedef struct {
+    ts_arch arch;
+    int nconv;
+    int in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS];
+    float *w[TS_VGG_MAX_CONVS], *b[TS_VGG_MAX_CONVS];
+    ts_preproc preproc; /* from the file's metadata (torchvision when absent) */
+    int is_random;      /* the seeded stand-in */
+    char source[256];   /* a description for logs */
+} ts_vgg_weights;
+
+/* Takes the first nconv convs of arch from a safetensors file (keys features.N.weight/bias).
+ * Validates presence, rank, 3x3 kernels, bias length and that widths chain (first input is 3). */
+int ts_vgg_weights_from_safetensors(const ts_safetensors *st, const char *path, ts_arch arch, int nconv,
+                                    ts_vgg_weights *out, ts_err *err);
+int ts_vgg_weights_load(const char *path, ts_arch arch, int nconv, ts_vgg_weights *out, ts_err *err);
+/* The seeded random stand-in: Kaiming-normal (fan-out, ReLU gain) weights, zero biases, standard
+ * VGG widths (64, 128, 256, 512, 512), torchvision preprocessing. */
+void ts_vgg_weights_random(ts_arch arch, uint64_t seed, int nconv, ts_vgg_weights *out);
+void ts_vgg_weights_free(ts_vgg_weights *wt);
+
+/* A network instance bound to a backend, sized for one input size at a time. */
+typedef struct {
+    ts_layer_kind kind;
+    const char *name;
+    int conv;                /* conv index or -1 */
+    int in_c, in_h, in_w;    /* input shape */
+    int out_c, out_h, out_w; /* output shape */
+    float *out;              /* activation (backend memory); may alias the previous layer's (in-place ReLU) */
+    int owns_out;
+} ts_layer;
+
+typedef struct {
+    const ts_backend *be;
+    ts_arch arch;
+    ts_pool_kind pool;
+    ts_preproc preproc;
+    int nlayers; /* run up to and including layer nlayers-1 */
+    ts_layer layers[TS_VGG_MAX_LAYERS];
+    int keep[TS_VGG_MAX_LAYERS]; /* layer output read by a loss: never overwritten in place */
+    float *w[TS_VGG_MAX_CONVS], *b[TS_VGG_MAX_CONVS]; /* backend copies */
+    int H, W;                                         /* current input size, 0 before the first forward */
+    float *input;                                     /* preprocessed input, 3 x H x W */
+    float *scratch[2];                                /* backward buffers */
+    size_t scratch_n;
+} ts_vgg;
+
+/* deepest: the deepest layer index any loss needs; keep[i] (nonzero) marks layers read by losses
+ * (may be NULL). The weights must hold at least the convs up to deepest. */
+void ts_vgg_init(ts_vgg *net, const ts_backend *be, const ts_vgg_weights *wt, ts_pool_kind pool,
+                 ts_preproc preproc, int deepest, const int *keep);
+void ts_vgg_free(ts_vgg *net);
+
+/* x: 3 x H x W RGB in [0,1] (backend memory). Fills every layer's out. */
+void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W);
+
+/* Backward from the top: for each layer from deepest down, inject(ctx, layer, grad) may add dL/d(out)
+ * into grad (a buffer of the layer's output size, zeroed at the start); then the gradient is carried
+ * through the layer. Ends with dL/dx for the [0,1] RGB image, written (overwritten) into dx. */
+typedef void (*ts_vgg_inject_fn)(void *ctx, int layer, float *grad);
+void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx);
+
+/* The preprocessing as an affine map per channel: y[c] = scale[c] * x[src[c]] + shift[c]. */
+void ts_preproc_affine(ts_preproc p, float scale[3], float shift[3], int src[3]);
+const char *ts_preproc_name(ts_preproc p);
+
+#endif

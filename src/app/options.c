@@ -1,0 +1,477 @@
+/* options.c - the option table: command line, JSON config, --help and defaults from one list. */
+#include "tessera/options.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef enum { T_STR, T_INT, T_LONG, T_DBL, T_BOOL, T_STRS, T_INTS, T_DBLS } opt_type;
+
+typedef struct {
+    const char *name; /* kebab-case flag name; snake_case in JSON */
+    opt_type type;
+    size_t off, count_off;
+    double min, max;
+    unsigned cmds; /* TS_CMD_RUN | TS_CMD_GRAD */
+    const char *choices;
+    const char *arg;
+    const char *help;
+} opt_def;
+
+#define OFF(f) offsetof(ts_options, f)
+#define R TS_CMD_RUN
+#define G TS_CMD_GRAD
+#define BOTH (TS_CMD_RUN | TS_CMD_GRAD)
+#define BIG 1e300
+
+static const opt_def OPTS[] = {
+    {"config", T_STR, OFF(config), 0, 0, 0, BOTH, NULL, "FILE", "JSON config (snake_case names); flags override it"},
+    {"content", T_STR, OFF(content), 0, 0, 0, BOTH, NULL, "IMAGE", "content photo (PNG, JPEG, TIFF)"},
+    {"style", T_STRS, OFF(style), OFF(nstyle), 0, 0, BOTH, NULL, "IMG[,IMG]", "style image(s)"},
+    {"style-blend-weights", T_DBLS, OFF(style_blend_weights), OFF(nstyle_blend_weights), 0, BIG, BOTH, NULL,
+     "W[,W]", "weight of each style image (normalised to sum 1; default equal)"},
+    {"output", T_STR, OFF(output), 0, 0, 0, R, NULL, "IMAGE", "output image (.png, .jpg, .tif)"},
+    {"init", T_STR, OFF(init), 0, 0, 0, BOTH, NULL, "content|random|IMAGE",
+     "starting image: the content, seeded noise, or an image/.npy file"},
+    {"grad-out", T_STR, OFF(grad_out), 0, 0, 0, G, NULL, "FILE.npy", "where grad writes dL/dx (float32, 3xHxW)"},
+    {"log", T_STR, OFF(log), 0, 0, 0, R, NULL, "FILE.jsonl", "one JSON line per iteration"},
+    {"save-every", T_INT, OFF(save_every), 0, 0, 1e9, R, NULL, "N", "also write OUTPUT_iterN every N iterations (0: off)"},
+    {"output-bits", T_INT, OFF(output_bits), 0, 8, 16, R, "8|16", "N", "bits per sample of PNG/TIFF output"},
+    {"max-pixels", T_LONG, OFF(max_pixels), 0, 1, 4e12, BOTH, NULL, "N", "refuse input images with more pixels"},
+    {"size", T_INT, OFF(size), 0, 16, 1e6, BOTH, NULL, "PX", "long side of the output (content is resampled to it)"},
+    {"style-scale", T_DBL, OFF(style_scale), 0, 0.01, 100, BOTH, NULL, "S", "style images are resampled to long side SIZE*S"},
+    {"scales", T_INTS, OFF(scales), OFF(nscales), 16, 1e6, R, NULL, "PX[,PX]",
+     "coarse-to-fine long sides, ending at the output size (default: SIZE alone)"},
+    {"iterations", T_INTS, OFF(iterations), OFF(niterations), 0, 1e9, R, NULL, "N[,N]",
+     "optimiser iterations (one value, or one per scale)"},
+    {"weights", T_STR, OFF(weights), 0, 0, 0, BOTH, NULL, "FILE|random[:SEED]|auto",
+     "VGG weights (safetensors); auto: weights/<arch>.safetensors if present, else the random stand-in"},
+    {"arch", T_STR, OFF(arch), 0, 0, 0, BOTH, "vgg16|vgg19", "NAME", "network"},
+    {"pool", T_STR, OFF(pool), 0, 0, 0, BOTH, "max|avg", "KIND", "pooling"},
+    {"preprocess", T_STR, OFF(preprocess), 0, 0, 0, BOTH, "auto|torchvision|caffe", "KIND",
+     "input normalisation (auto: from the weights file's metadata)"},
+    {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu", "NAME", "compute backend"},
+    {"content-weight", T_DBL, OFF(content_weight), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
+    {"style-weight", T_DBL, OFF(style_weight), 0, 0, BIG, BOTH, NULL, "B", "beta (default: the weights' preset)"},
+    {"tv-weight", T_DBL, OFF(tv_weight), 0, 0, BIG, BOTH, NULL, "G", "gamma (default: the weights' preset)"},
+    {"style-layers", T_STRS, OFF(style_layers), OFF(nstyle_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the style loss"},
+    {"layer-weights", T_DBLS, OFF(layer_weights), OFF(nlayer_weights), 0, BIG, BOTH, NULL, "W[,W]",
+     "lambda per style layer (default: the weights' preset)"},
+    {"content-layers", T_STRS, OFF(content_layers), OFF(ncontent_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the content loss"},
+    {"optimizer", T_STR, OFF(optimizer), 0, 0, 0, R, "lbfgs|adam", "NAME", "optimiser"},
+    {"lbfgs-history", T_INT, OFF(lbfgs_history), 0, 1, 1000, R, NULL, "M", "L-BFGS pairs kept (costs 24*M bytes per pixel)"},
+    {"learning-rate", T_DBL, OFF(learning_rate), 0, 1e-9, 1e3, R, NULL, "LR", "Adam step size, in [0,1] pixel units"},
+    {"original-colors", T_BOOL, OFF(original_colors), 0, 0, 1, R, NULL, NULL,
+     "keep the content's colours: output luminance, content chroma"},
+    {"luminance-only", T_BOOL, OFF(luminance_only), 0, 0, 1, BOTH, NULL, NULL,
+     "transfer style on luminance only (content and style greyed, content chroma put back)"},
+    {"seed", T_LONG, OFF(seed), 0, 0, 9.2e18, BOTH, NULL, "N", "seed for random init"},
+    {"threads", T_INT, OFF(threads), 0, 0, 1024, BOTH, NULL, "N", "CPU threads (0: OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or all cores)"},
+    {"print-every", T_INT, OFF(print_every), 0, 0, 1e9, R, NULL, "N", "progress line every N iterations when not on a terminal (0: off)"},
+    {"quiet", T_BOOL, OFF(quiet), 0, 0, 1, BOTH, NULL, NULL, "no progress output"},
+};
+#define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
+_Static_assert(sizeof OPTS / sizeof OPTS[0] <= 64, "ts_options.given is too small");
+
+void ts_options_defaults(ts_options *o) {
+    memset(o, 0, sizeof *o);
+    o->init = ts_strdup("content");
+    o->output_bits = 8;
+    o->max_pixels = 1L << 28;
+    o->size = 512;
+    o->style_scale = 1.0;
+    o->iterations[0] = 500;
+    o->niterations = 1;
+    o->weights = ts_strdup("auto");
+    o->arch = ts_strdup("vgg19");
+    o->pool = ts_strdup("max");
+    o->preprocess = ts_strdup("auto");
+    o->backend = ts_strdup("cpu");
+    o->content_weight = o->style_weight = o->tv_weight = NAN; /* from the preset */
+    const char *sl[] = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+    for (int i = 0; i < 5; i++) o->style_layers[i] = ts_strdup(sl[i]);
+    o->nstyle_layers = 5;
+    o->content_layers[0] = ts_strdup("relu4_2");
+    o->ncontent_layers = 1;
+    o->optimizer = ts_strdup("lbfgs");
+    o->lbfgs_history = 20;
+    o->learning_rate = 10.0 / 255.0;
+    o->print_every = 50;
+}
+
+static void free_value(ts_options *o, const opt_def *d) {
+    char *base = (char *)o + d->off;
+    if (d->type == T_STR) {
+        free(*(char **)base);
+        *(char **)base = NULL;
+    } else if (d->type == T_STRS) {
+        int *n = (int *)((char *)o + d->count_off);
+        for (int i = 0; i < *n; i++) free(((char **)base)[i]);
+        *n = 0;
+    }
+}
+
+void ts_options_free(ts_options *o) {
+    for (int i = 0; i < NOPTS; i++) free_value(o, &OPTS[i]);
+}
+
+static void to_snake(const char *in, char *out, size_t n) {
+    size_t i = 0;
+    for (; in[i] && i + 1 < n; i++) out[i] = in[i] == '-' ? '_' : in[i];
+    out[i] = 0;
+}
+
+static int find_opt(const char *name) {
+    char want[64], have[64];
+    to_snake(name, want, sizeof want);
+    for (int i = 0; i < NOPTS; i++) {
+        to_snake(OPTS[i].name, have, sizeof have);
+        if (strcmp(want, have) == 0) return i;
+    }
+    return -1;
+}
+
+int ts_options_given(const ts_options *o, const char *name) {
+    int i = find_opt(name);
+    return i >= 0 && o->given[i];
+}
+
+static int check_choice(const opt_def *d, const char *v, const char *src, ts_err *err) {
+    if (!d->choices) return 0;
+    const char *p = d->choices;
+    size_t n = strlen(v);
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 0;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return ts_fail(err, "%s: %s must be one of %s, not \"%s\"", src, d->name, d->choices, v);
+}
+
+static int parse_number(const opt_def *d, const char *s, double *out, const char *src, ts_err *err) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (end && isspace((unsigned char)*end)) end++;
+    if (s == end || *end || errno == ERANGE || !isfinite(v))
+        return ts_fail(err, "%s: %s expects a number, got \"%s\"", src, d->name, s);
+    if ((d->type == T_INT || d->type == T_LONG || d->type == T_INTS) && v != floor(v))
+        return ts_fail(err, "%s: %s expects a whole number, got \"%s\"", src, d->name, s);
+    if (d->max > d->min && (v < d->min || v > d->max))
+        return ts_fail(err, "%s: %s = %s is out of range [%g, %g]", src, d->name, s, d->min, d->max);
+    *out = v;
+    return 0;
+}
+
+/* Stores one scalar (or one list element at index k) given as text. */
+static int store_text(ts_options *o, const opt_def *d, const char *s, int k, const char *src, ts_err *err) {
+    char *base = (char *)o + d->off;
+    double v;
+    switch (d->type) {
+    case T_STR:
+        if (!*s) return ts_fail(err, "%s: %s must not be empty", src, d->name);
+        if (check_choice(d, s, src, err)) return -1;
+        free(*(char **)base);
+        *(char **)base = ts_strdup(s);
+        return 0;
+    case T_STRS:
+        if (!*s) return ts_fail(err, "%s: %s has an empty element", src, d->name);
+        ((char **)base)[k] = ts_strdup(s);
+        return 0;
+    case T_BOOL:
+        if (!strcmp(s, "1") || !strcmp(s, "true") || !strcmp(s, "yes")) *(int *)base = 1;
+        else if (!strcmp(s, "0") || !strcmp(s, "false") || !strcmp(s, "no")) *(int *)base = 0;
+        else return ts_fail(err, "%s: %s expects true or false, got \"%s\"", src, d->name, s);
+        return 0;
+    default: break;
+    }
+    if (parse_number(d, s, &v, src, err)) return -1;
+    if (d->type == T_INT) *(int *)base = (int)v;
+    else if (d->type == T_LONG) *(long *)base = (long)v;
+    else if (d->type == T_DBL) *(double *)base = v;
+    else if (d->type == T_INTS) ((int *)base)[k] = (int)v;
+    else ((double *)base)[k] = v;
+    return 0;
+}
+
+static int is_list(const opt_def *d) { return d->type == T_STRS || d->type == T_INTS || d->type == T_DBLS; }
+
+/* A comma-separated list (command line, or a string in JSON). */
+static int store_list_text(ts_options *o, const opt_def *d, const char *s, const char *src, ts_err *err) {
+    free_value(o, d);
+    int *n = (int *)((char *)o + d->count_off);
+    *n = 0;
+    char *copy = ts_strdup(s), *save = NULL;
+    int rc = 0;
+    if (!*copy) rc = ts_fail(err, "%s: %s needs at least one value", src, d->name);
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= TS_MAX_LIST) {
+            rc = ts_fail(err, "%s: %s takes at most %d values", src, d->name, TS_MAX_LIST);
+            break;
+        }
+        if (store_text(o, d, tok, *n, src, err)) rc = -1;
+        else (*n)++;
+    }
+    free(copy);
+    return rc;
+}
+
+static int store_json(ts_options *o, const opt_def *d, const cJSON *v, const char *src, ts_err *err) {
+    char buf[64];
+    if (is_list(d)) {
+        if (cJSON_IsString(v)) return store_list_text(o, d, v->valuestring, src, err);
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > TS_MAX_LIST)
+            return ts_fail(err, "%s: %s must be a list of 1 to %d values", src, d->name, TS_MAX_LIST);
+        free_value(o, d);
+        int *n = (int *)((char *)o + d->count_off);
+        *n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) {
+            if (d->type == T_STRS) {
+                if (!cJSON_IsString(e)) return ts_fail(err, "%s: %s must hold strings", src, d->name);
+                if (store_text(o, d, e->valuestring, *n, src, err)) return -1;
+            } else {
+                if (!cJSON_IsNumber(e)) return ts_fail(err, "%s: %s must hold numbers", src, d->name);
+                snprintf(buf, sizeof buf, "%.17g", e->valuedouble);
+                if (store_text(o, d, buf, *n, src, err)) return -1;
+            }
+            (*n)++;
+        }
+        return 0;
+    }
+    switch (d->type) {
+    case T_STR:
+        if (!cJSON_IsString(v)) return ts_fail(err, "%s: %s must be a string", src, d->name);
+        return store_text(o, d, v->valuestring, 0, src, err);
+    case T_BOOL:
+        if (!cJSON_IsBool(v)) return ts_fail(err, "%s: %s must be true or false", src, d->name);
+        return store_text(o, d, cJSON_IsTrue(v) ? "true" : "false", 0, src, err);
+    default:
+        if (!cJSON_IsNumber(v)) return ts_fail(err, "%s: %s must be a number", src, d->name);
+        snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
+        return store_text(o, d, buf, 0, src, err);
+    }
+}
+
+int ts_options_apply_json(ts_options *o, const char *text, size_t len, const char *source, ts_err *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
+        int line = 1;
+        for (size_t i = 0; i < pos && i < len; i++) line += text[i] == '\n';
+        return ts_fail(err, "%s: malformed JSON near line %d (byte %zu)", source, line, pos);
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ts_fail(err, "%s: a config must be a JSON object", source);
+    }
+    int rc = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        if (it->string[0] == '_') continue; /* comments */
+        int i = find_opt(it->string);
+        if (i < 0 || strcmp(it->string, "config") == 0 || strchr(it->string, '-')) {
+            fprintf(stderr, "tessera: warning: %s: unknown key \"%s\" ignored\n", source, it->string);
+            continue;
+        }
+        if (cJSON_IsNull(it)) continue; /* null: keep the default */
+        if (store_json(o, &OPTS[i], it, source, err)) {
+            rc = -1;
+            break;
+        }
+        o->given[i] = 1;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int ts_options_load_config(ts_options *o, const char *path, ts_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ts_fail(err, "%s: cannot open config: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
+        fclose(f);
+        return ts_fail(err, "%s: not a regular file of at most 16 MiB", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = ts_malloc(n + 1);
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        free(buf);
+        return ts_fail(err, "%s: read error", path);
+    }
+    buf[n] = 0;
+    int rc = ts_options_apply_json(o, buf, n, path, err);
+    free(buf);
+    return rc;
+}
+
+int ts_options_parse(ts_options *o, ts_command cmd, int argc, char **argv, ts_err *err) {
+    /* the config first, so that flags override it */
+    for (int a = 0; a < argc; a++) {
+        const char *v = NULL;
+        if (!strcmp(argv[a], "--config") && a + 1 < argc) v = argv[a + 1];
+        else if (!strncmp(argv[a], "--config=", 9)) v = argv[a] + 9;
+        if (v) {
+            free(o->config);
+            o->config = ts_strdup(v);
+            o->given[find_opt("config")] = 1;
+            if (ts_options_load_config(o, v, err)) return -1;
+        }
+    }
+    for (int a = 0; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            ts_options_print_help(cmd, "tessera");
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return ts_fail(err, "unexpected argument \"%s\" (options start with --; see --help)", arg);
+        char name[64];
+        const char *eq = strchr(arg + 2, '=');
+        size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (nl >= sizeof name) return ts_fail(err, "unknown option %.60s (see --help)", arg);
+        memcpy(name, arg + 2, nl);
+        name[nl] = 0;
+        int i = find_opt(name);
+        if (i < 0 || strchr(name, '_') || !(OPTS[i].cmds & cmd))
+            return ts_fail(err, "unknown option --%s (see --help)", name);
+        const opt_def *d = &OPTS[i];
+        const char *val = eq ? eq + 1 : NULL;
+        if (d->type == T_BOOL && !val) val = "true";
+        if (!val) {
+            if (a + 1 >= argc) return ts_fail(err, "--%s needs a value", name);
+            val = argv[++a];
+        }
+        if (!strcmp(name, "config")) continue;
+        char src[80];
+        snprintf(src, sizeof src, "--%s", name);
+        int rc = is_list(d) ? store_list_text(o, d, val, src, err) : store_text(o, d, val, 0, src, err);
+        if (rc) return -1;
+        o->given[i] = 1;
+    }
+    return 0;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = ts_realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+/* The value of one option as JSON text; null for preset-dependent values not set. */
+static void value_json(const ts_options *o, const opt_def *d, char *out, size_t n) {
+    const char *base = (const char *)o + d->off;
+    int cnt = is_list(d) ? *(const int *)((const char *)o + d->count_off) : 0;
+    size_t len = 0;
+    out[0] = 0;
+    switch (d->type) {
+    case T_STR: {
+        const char *s = *(char *const *)base;
+        cJSON *str = cJSON_CreateString(s ? s : "");
+        char *p = s ? cJSON_PrintUnformatted(str) : NULL;
+        snprintf(out, n, "%s", p ? p : "null");
+        free(p);
+        cJSON_Delete(str);
+        return;
+    }
+    case T_INT: snprintf(out, n, "%d", *(const int *)base); return;
+    case T_LONG: snprintf(out, n, "%ld", *(const long *)base); return;
+    case T_BOOL: snprintf(out, n, "%s", *(const int *)base ? "true" : "false"); return;
+    case T_DBL: {
+        double v = *(const double *)base;
+        if (isnan(v)) snprintf(out, n, "null");
+        else snprintf(out, n, "%.10g", v);
+        return;
+    }
+    default: break;
+    }
+    if (cnt == 0) {
+        snprintf(out, n, "null");
+        return;
+    }
+    len += (size_t)snprintf(out + len, n - len, "[");
+    for (int k = 0; k < cnt && len < n; k++) {
+        if (d->type == T_STRS) len += (size_t)snprintf(out + len, n - len, "%s\"%s\"", k ? ", " : "", ((char *const *)base)[k]);
+        else if (d->type == T_INTS) len += (size_t)snprintf(out + len, n - len, "%s%d", k ? ", " : "", ((const int *)base)[k]);
+        else len += (size_t)snprintf(out + len, n - len, "%s%.10g", k ? ", " : "", ((const double *)base)[k]);
+    }
+    if (len < n) snprintf(out + len, n - len, "]");
+}
+
+static char *to_json(const ts_options *o, int skip_io) {
+    char *buf = NULL, line[4096], val[3800], key[64];
+    size_t len = 0, cap = 0;
+    append(&buf, &len, &cap, "{\n");
+    int first = 1;
+    for (int i = 0; i < NOPTS; i++) {
+        const opt_def *d = &OPTS[i];
+        if (!strcmp(d->name, "config")) continue;
+        if (skip_io && (d->type == T_STR || d->type == T_STRS) && !d->choices &&
+            (!strcmp(d->name, "content") || !strcmp(d->name, "style") || !strcmp(d->name, "output") ||
+             !strcmp(d->name, "grad-out") || !strcmp(d->name, "log")))
+            continue;
+        to_snake(d->name, key, sizeof key);
+        value_json(o, d, val, sizeof val);
+        snprintf(line, sizeof line, "%s  \"%s\": %s", first ? "" : ",\n", key, val);
+        append(&buf, &len, &cap, line);
+        first = 0;
+    }
+    append(&buf, &len, &cap, "\n}\n");
+    return buf;
+}
+
+char *ts_options_defaults_json(void) {
+    ts_options o;
+    ts_options_defaults(&o);
+    char *s = to_json(&o, 1);
+    ts_options_free(&o);
+    return s;
+}
+
+char *ts_options_to_json(const ts_options *o) { return to_json(o, 0); }
+
+void ts_options_print_help(ts_command cmd, const char *prog) {
+    ts_options d;
+    ts_options_defaults(&d);
+    if (cmd == TS_CMD_RUN)
+        printf("usage: %s run --content IMAGE --style IMAGE[,IMAGE...] --output IMAGE [options]\n\n"
+               "Optimises an image so that its VGG features match the content photo and its Gram\n"
+               "matrices match the style image(s) (Gatys et al.), then writes it.\n\n",
+               prog);
+    else
+        printf("usage: %s grad --content IMAGE --style IMAGE[,IMAGE...] --init IMAGE --grad-out G.npy [options]\n\n"
+               "Evaluates the loss once at the --init image and prints one JSON line\n"
+               "{\"total\":...,\"content\":...,\"style\":...,\"tv\":...} (the weighted terms); writes dL/dx\n"
+               "with respect to the [0,1] RGB image as float32 .npy of shape (3,H,W).\n\n",
+               prog);
+    printf("options (config-file keys are the same names in snake_case):\n");
+    for (int i = 0; i < NOPTS; i++) {
+        const opt_def *o = &OPTS[i];
+        if (!(o->cmds & cmd)) continue;
+        char flag[80], val[512];
+        snprintf(flag, sizeof flag, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-34s %s", flag, o->help);
+        value_json(&d, o, val, sizeof val);
+        if (o->type == T_BOOL) printf("\n");
+        else if (strcmp(val, "null") != 0 && strcmp(val, "\"\"") != 0 && strcmp(val, "0") != 0)
+            printf(" [%s]\n", val);
+        else printf("\n");
+    }
+    printf("\nexit status: 0 success, 2 bad input (flags, config, images, weights), 1 system failure.\n");
+    ts_options_free(&d);
+}

@@ -1,0 +1,295 @@
+/* cpu.c - the reference CPU backend: im2col + BLAS convolutions, plain loops elsewhere.
+ * Threads: OpenMP for the loops, OpenBLAS's own pool for the GEMMs; both set by set_threads. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tessera/backend.h"
+#include "tessera/check.h"
+
+/* im2col works on bands of rows so its buffer stays near this many floats whatever the image size */
+#define COL_BUDGET_FLOATS ((size_t)8 << 20)
+
+extern void openblas_set_num_threads(int num_threads);
+
+static float *cpu_alloc(size_t n) { return ts_calloc(n, sizeof(float)); }
+static void cpu_free(float *p) { free(p); }
+static void cpu_copy_mem(float *dst, const float *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
+
+static void cpu_set_threads(int n) {
+    if (n < 1) n = 1;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+static int band_rows(int C, int W, int H) {
+    size_t per_row = (size_t)C * 9 * (size_t)W;
+    size_t rows = COL_BUDGET_FLOATS / (per_row ? per_row : 1);
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)H) rows = (size_t)H;
+    return (int)rows;
+}
+
+/* col[(c*9 + ky*3 + kx) * (nrows*W) + (y - y0)*W + x] = x[c, y+ky-1, x+kx-1] (0 outside) */
+static void im2col_band(const float *x, int C, int H, int W, int y0, int nrows, float *col) {
+    size_t bandM = (size_t)nrows * W;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < C * 9; r++) {
+        int c = r / 9, ky = (r % 9) / 3, kx = r % 3;
+        float *dst = col + (size_t)r * bandM;
+        const float *src = x + (size_t)c * H * W;
+        for (int yy = 0; yy < nrows; yy++) {
+            int sy = y0 + yy + ky - 1;
+            float *d = dst + (size_t)yy * W;
+            if (sy < 0 || sy >= H) {
+                memset(d, 0, sizeof(float) * W);
+                continue;
+            }
+            const float *s = src + (size_t)sy * W;
+            int x_lo = kx == 0 ? 1 : 0, x_hi = kx == 2 ? W - 1 : W; /* valid output x range */
+            if (x_lo > 0) d[0] = 0.0f;
+            if (x_hi < W) d[W - 1] = 0.0f;
+            if (x_hi > x_lo) memcpy(d + x_lo, s + x_lo + kx - 1, sizeof(float) * (size_t)(x_hi - x_lo));
+        }
+    }
+}
+
+/* dx[c, y+ky-1, x+kx-1] += col[...]; each channel is written by one thread */
+static void col2im_band_add(const float *col, int C, int H, int W, int y0, int nrows, float *dx) {
+    size_t bandM = (size_t)nrows * W;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float *dst = dx + (size_t)c * H * W;
+        for (int k = 0; k < 9; k++) {
+            int ky = k / 3, kx = k % 3;
+            const float *src = col + ((size_t)c * 9 + k) * bandM;
+            for (int yy = 0; yy < nrows; yy++) {
+                int sy = y0 + yy + ky - 1;
+                if (sy < 0 || sy >= H) continue;
+                const float *s = src + (size_t)yy * W;
+                float *d = dst + (size_t)sy * W;
+                int x_lo = kx == 0 ? 1 : 0, x_hi = kx == 2 ? W - 1 : W;
+                for (int xx = x_lo; xx < x_hi; xx++) d[xx + kx - 1] += s[xx];
+            }
+        }
+    }
+}
+
+static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float *weight,
+                                const float *bias, int K, float *y) {
+    int rows = band_rows(C, W, H);
+    float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
+    size_t HW = (size_t)H * W;
+    for (int y0 = 0; y0 < H; y0 += rows) {
+        int nr = H - y0 < rows ? H - y0 : rows;
+        int bandM = nr * W;
+        im2col_band(x, C, H, W, y0, nr, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, bandM, C * 9, 1.0f, weight, C * 9,
+                    col, bandM, 0.0f, y + (size_t)y0 * W, (int)HW);
+    }
+    free(col);
+    if (bias) {
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < K; k++) {
+            float *yk = y + (size_t)k * HW;
+            for (size_t i = 0; i < HW; i++) yk[i] += bias[k];
+        }
+    }
+}
+
+static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,
+                                       float *dx) {
+    int rows = band_rows(C, W, H);
+    float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
+    size_t HW = (size_t)H * W;
+    memset(dx, 0, sizeof(float) * (size_t)C * HW);
+    for (int y0 = 0; y0 < H; y0 += rows) {
+        int nr = H - y0 < rows ? H - y0 : rows;
+        int bandM = nr * W;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C * 9, bandM, K, 1.0f, weight, C * 9,
+                    dy + (size_t)y0 * W, (int)HW, 0.0f, col, bandM);
+        col2im_band_add(col, C, H, W, y0, nr, dx);
+    }
+    free(col);
+}
+
+static void cpu_relu_forward(const float *x, float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void cpu_relu_backward(const float *y, const float *dy, float *dx, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void cpu_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y) {
+    int Ho = H / 2, Wo = W / 2;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        float *yc = y + (size_t)c * Ho * Wo;
+        for (int i = 0; i < Ho; i++) {
+            const float *r0 = xc + (size_t)(2 * i) * W, *r1 = r0 + W;
+            for (int j = 0; j < Wo; j++) {
+                float a = r0[2 * j], b = r0[2 * j + 1], d = r1[2 * j], e = r1[2 * j + 1];
+                if (kind == TS_POOL_MAX) {
+                    float m = a;
+                    if (b > m) m = b;
+                    if (d > m) m = d;
+                    if (e > m) m = e;
+                    yc[(size_t)i * Wo + j] = m;
+                } else {
+                    yc[(size_t)i * Wo + j] = 0.25f * (a + b + d + e);
+                }
+            }
+        }
+    }
+}
+
+static void cpu_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
+                              int H, int W, float *dx) {
+    int Ho = H / 2, Wo = W / 2;
+    (void)y;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        const float *gc = dy + (size_t)c * Ho * Wo;
+        float *dc = dx + (size_t)c * H * W;
+        memset(dc, 0, sizeof(float) * (size_t)H * W);
+        for (int i = 0; i < Ho; i++) {
+            for (int j = 0; j < Wo; j++) {
+                float g = gc[(size_t)i * Wo + j];
+                size_t p[4] = {(size_t)(2 * i) * W + 2 * j, (size_t)(2 * i) * W + 2 * j + 1,
+                               (size_t)(2 * i + 1) * W + 2 * j, (size_t)(2 * i + 1) * W + 2 * j + 1};
+                if (kind == TS_POOL_MAX) {
+                    int best = 0;
+                    for (int q = 1; q < 4; q++)
+                        if (xc[p[q]] > xc[p[best]]) best = q;
+                    dc[p[best]] += g;
+                } else {
+                    for (int q = 0; q < 4; q++) dc[p[q]] += 0.25f * g;
+                }
+            }
+        }
+    }
+}
+
+static void cpu_gram(const float *F, int C, size_t M, float scale, float *G) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, C, (int)M, scale, F, (int)M, 0.0f, G, C);
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < i; j++) G[(size_t)i * C + j] = G[(size_t)j * C + i];
+}
+
+static void cpu_gram_backward(const float *D, const float *F, int C, size_t M, float scale, float *dF) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, (int)M, C, scale, D, C, F, (int)M, 1.0f,
+                dF, (int)M);
+}
+
+static double cpu_dot(const float *x, const float *y, size_t n) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
+static void cpu_axpy(float a, const float *x, float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void cpu_scale(float a, float *x, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+
+static void cpu_fill(float v, float *x, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+static double cpu_sqdiff(const float *x, const float *t, size_t n, float gscale, float *g) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float d = x[i] - t[i];
+        s += (double)d * (double)d;
+        if (g) g[i] += gscale * d;
+    }
+    return s;
+}
+
+static double cpu_tv(const float *x, int C, int H, int W, float gscale, float *g) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        float *gc = g ? g + (size_t)c * H * W : NULL;
+        for (int i = 0; i < H; i++) {
+            for (int j = 0; j < W; j++) {
+                float v = xc[(size_t)i * W + j];
+                if (j + 1 < W) {
+                    float d = xc[(size_t)i * W + j + 1] - v;
+                    s += (double)d * d;
+                    if (gc) {
+                        gc[(size_t)i * W + j + 1] += 2.0f * gscale * d;
+                        gc[(size_t)i * W + j] -= 2.0f * gscale * d;
+                    }
+                }
+                if (i + 1 < H) {
+                    float d = xc[(size_t)(i + 1) * W + j] - v;
+                    s += (double)d * d;
+                    if (gc) {
+                        gc[(size_t)(i + 1) * W + j] += 2.0f * gscale * d;
+                        gc[(size_t)i * W + j] -= 2.0f * gscale * d;
+                    }
+                }
+            }
+        }
+    }
+    return s;
+}
+
+static void cpu_adam_step(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                          float beta2, float eps, int t) {
+    double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
+    float step = (float)(lr / bc1);
+    float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        x[i] -= step * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
+    }
+}
+
+static void cpu_copy(const float *src, float *dst, size_t n) { memcpy(dst, src, n * sizeof(float)); }
+
+static const ts_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy_mem,
+    .download = cpu_copy_mem,
+    .set_threads = cpu_set_threads,
+    .conv3x3_forward = cpu_conv3x3_forward,
+    .conv3x3_backward_input = cpu_conv3x3_backward_input,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .pool_forward = cpu_pool_forward,
+    .pool_backward = cpu_pool_backward,
+    .gram = cpu_gram,
+    .gram_backward = cpu_gram_backward,
+    .dot = cpu_dot,
+    .axpy = cpu_axpy,
+    .scale = cpu_scale,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .sqdiff = cpu_sqdiff,
+    .tv = cpu_tv,
+    .adam_step = cpu_adam_step,
+};
+
+const ts_backend *ts_backend_cpu(void) { return &cpu_backend; }

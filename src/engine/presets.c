@@ -1,0 +1,19 @@
+/* presets.c - published default weights translated to DESIGN.md's normalisation; see configs/README.md. */
+#include "tessera/presets.h"
+
+#include <string.h>
+
+static const ts_preset PRESETS[] = {
+    /* neural-style: content 5, style 100 (per layer), tv 1e-3, Caffe VGG19 on 0-255 BGR input */
+    {"caffe", 20.0, 400.0 / 4096.0, 1.5e-3 * 255.0 * 255.0 * 512.0 * 384.0, 4096.0},
+    /* PyTorch tutorial: content 1, style 1e6, torchvision VGG19 on normalised RGB input */
+    {"torchvision", 4.0, 4.0e6 / 4096.0, 1.0e3, 4096.0},
+    /* the random stand-in: chosen by measurement on the sample pictures (configs/README.md) */
+    {"random", 1.0, 1.0e4, 10.0, 4096.0},
+};
+
+const ts_preset *ts_preset_get(const char *name) {
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
+        if (strcmp(PRESETS[i].name, name) == 0) return &PRESETS[i];
+    return NULL;
+}

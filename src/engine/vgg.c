@@ -1,0 +1,234 @@
+/* vgg.c - the VGG layer tables and the network's forward and backward-to-input passes. */
+#include "tessera/vgg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static ts_layer_desc g_tables[2][TS_VGG_MAX_LAYERS];
+static int g_counts[2];
+
+static void build_table(ts_arch arch, ts_layer_desc *t, int *count) {
+    static const int vgg16_blocks[5] = {2, 2, 3, 3, 3}, vgg19_blocks[5] = {2, 2, 4, 4, 4};
+    const int *blocks = arch == TS_VGG16 ? vgg16_blocks : vgg19_blocks;
+    int n = 0, fi = 0, conv = 0;
+    for (int b = 0; b < 5; b++) {
+        for (int i = 0; i < blocks[b]; i++) {
+            t[n] = (ts_layer_desc){TS_LAYER_CONV, "", fi++, conv++};
+            snprintf(t[n].name, sizeof t[n].name, "conv%d_%d", b + 1, i + 1);
+            n++;
+            t[n] = (ts_layer_desc){TS_LAYER_RELU, "", fi++, -1};
+            snprintf(t[n].name, sizeof t[n].name, "relu%d_%d", b + 1, i + 1);
+            n++;
+        }
+        t[n] = (ts_layer_desc){TS_LAYER_POOL, "", fi++, -1};
+        snprintf(t[n].name, sizeof t[n].name, "pool%d", b + 1);
+        n++;
+    }
+    *count = n;
+}
+
+int ts_vgg_table(ts_arch arch, const ts_layer_desc **layers) {
+    int k = arch == TS_VGG16 ? 0 : 1;
+    if (!g_counts[k]) build_table(arch, g_tables[k], &g_counts[k]);
+    *layers = g_tables[k];
+    return g_counts[k];
+}
+
+int ts_vgg_find(ts_arch arch, const char *name) {
+    const ts_layer_desc *t;
+    int n = ts_vgg_table(arch, &t);
+    for (int i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0) return i;
+    return -1;
+}
+
+const char *ts_arch_name(ts_arch arch) { return arch == TS_VGG16 ? "vgg16" : "vgg19"; }
+
+int ts_arch_parse(const char *s, ts_arch *out) {
+    if (strcmp(s, "vgg16") == 0) *out = TS_VGG16;
+    else if (strcmp(s, "vgg19") == 0) *out = TS_VGG19;
+    else return -1;
+    return 0;
+}
+
+const char *ts_preproc_name(ts_preproc p) { return p == TS_PREPROC_CAFFE ? "caffe" : "torchvision"; }
+
+void ts_preproc_affine(ts_preproc p, float scale[3], float shift[3], int src[3]) {
+    if (p == TS_PREPROC_CAFFE) {
+        static const float mean_bgr[3] = {103.939f, 116.779f, 123.68f};
+        for (int c = 0; c < 3; c++) {
+            src[c] = 2 - c; /* network channel 0 is blue */
+            scale[c] = 255.0f;
+            shift[c] = -mean_bgr[c];
+        }
+    } else {
+        static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+        for (int c = 0; c < 3; c++) {
+            src[c] = c;
+            scale[c] = 1.0f / std[c];
+            shift[c] = -mean[c] / std[c];
+        }
+    }
+}
+
+void ts_vgg_init(ts_vgg *net, const ts_backend *be, const ts_vgg_weights *wt, ts_pool_kind pool,
+                 ts_preproc preproc, int deepest, const int *keep) {
+    memset(net, 0, sizeof *net);
+    const ts_layer_desc *t;
+    int n = ts_vgg_table(wt->arch, &t);
+    TS_CHECK(deepest >= 0 && deepest < n, "layer index %d out of range", deepest);
+    net->be = be;
+    net->arch = wt->arch;
+    net->pool = pool;
+    net->preproc = preproc;
+    net->nlayers = deepest + 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        net->layers[i].kind = t[i].kind;
+        net->layers[i].name = t[i].name;
+        net->layers[i].conv = t[i].conv;
+        net->keep[i] = keep ? keep[i] : 0;
+        if (t[i].kind == TS_LAYER_CONV) {
+            int j = t[i].conv;
+            TS_CHECK(j < wt->nconv, "weights hold %d convs, %s needs more", wt->nconv, t[i].name);
+            size_t nw = (size_t)wt->out_c[j] * wt->in_c[j] * 9;
+            net->w[j] = be->alloc(nw);
+            net->b[j] = be->alloc((size_t)wt->out_c[j]);
+            be->upload(net->w[j], wt->w[j], nw);
+            be->upload(net->b[j], wt->b[j], (size_t)wt->out_c[j]);
+        }
+    }
+    /* channel counts follow from the weights */
+    int c = 3;
+    for (int i = 0; i < net->nlayers; i++) {
+        ts_layer *L = &net->layers[i];
+        L->in_c = c;
+        if (L->kind == TS_LAYER_CONV) {
+            TS_CHECK(wt->in_c[L->conv] == c, "conv %s expects %d input channels, gets %d", L->name,
+                     wt->in_c[L->conv], c);
+            c = wt->out_c[L->conv];
+        }
+        L->out_c = c;
+    }
+}
+
+static void free_buffers(ts_vgg *net) {
+    const ts_backend *be = net->be;
+    for (int i = 0; i < net->nlayers; i++) {
+        if (net->layers[i].owns_out) be->free(net->layers[i].out);
+        net->layers[i].out = NULL;
+        net->layers[i].owns_out = 0;
+    }
+    if (net->input) be->free(net->input);
+    for (int k = 0; k < 2; k++)
+        if (net->scratch[k]) be->free(net->scratch[k]);
+    net->input = net->scratch[0] = net->scratch[1] = NULL;
+    net->H = net->W = 0;
+}
+
+void ts_vgg_free(ts_vgg *net) {
+    free_buffers(net);
+    for (int j = 0; j < TS_VGG_MAX_CONVS; j++) {
+        if (net->w[j]) net->be->free(net->w[j]);
+        if (net->b[j]) net->be->free(net->b[j]);
+    }
+    memset(net, 0, sizeof *net);
+}
+
+/* Shapes and buffers for an H x W input; ReLU works in place unless its input is read by a loss. */
+static void resize(ts_vgg *net, int H, int W) {
+    if (net->H == H && net->W == W) return;
+    free_buffers(net);
+    const ts_backend *be = net->be;
+    int h = H, w = W;
+    size_t maxn = ts_numel(3, H, W);
+    for (int i = 0; i < net->nlayers; i++) {
+        ts_layer *L = &net->layers[i];
+        L->in_h = h;
+        L->in_w = w;
+        if (L->kind == TS_LAYER_POOL) {
+            h /= 2;
+            w /= 2;
+        }
+        TS_CHECK(h >= 1 && w >= 1, "input %dx%d is too small for layer %s", W, H, L->name);
+        L->out_h = h;
+        L->out_w = w;
+        size_t n = ts_numel(L->out_c, h, w);
+        if (ts_numel(L->in_c, L->in_h, L->in_w) > maxn) maxn = ts_numel(L->in_c, L->in_h, L->in_w);
+        if (n > maxn) maxn = n;
+        if (L->kind == TS_LAYER_RELU && i > 0 && !net->keep[i - 1]) {
+            L->out = net->layers[i - 1].out;
+            L->owns_out = 0;
+        } else {
+            L->out = be->alloc(n);
+            L->owns_out = 1;
+        }
+    }
+    net->input = be->alloc(ts_numel(3, H, W));
+    net->scratch[0] = be->alloc(maxn);
+    net->scratch[1] = be->alloc(maxn);
+    net->scratch_n = maxn;
+    net->H = H;
+    net->W = W;
+}
+
+void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
+    const ts_backend *be = net->be;
+    resize(net, H, W);
+    float scale[3], shift[3];
+    int src[3];
+    size_t HW = (size_t)H * W;
+    ts_preproc_affine(net->preproc, scale, shift, src);
+    for (int c = 0; c < 3; c++) {
+        be->fill(shift[c], net->input + c * HW, HW);
+        be->axpy(scale[c], x + src[c] * HW, net->input + c * HW, HW);
+    }
+    const float *in = net->input;
+    for (int i = 0; i < net->nlayers; i++) {
+        ts_layer *L = &net->layers[i];
+        size_t n = ts_numel(L->out_c, L->out_h, L->out_w);
+        switch (L->kind) {
+        case TS_LAYER_CONV:
+            be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
+                                L->out);
+            break;
+        case TS_LAYER_RELU: be->relu_forward(in, L->out, n); break;
+        case TS_LAYER_POOL: be->pool_forward(net->pool, in, L->in_c, L->in_h, L->in_w, L->out); break;
+        }
+        in = L->out;
+    }
+}
+
+void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx) {
+    const ts_backend *be = net->be;
+    int top = net->nlayers - 1;
+    float *g = net->scratch[0], *other = net->scratch[1];
+    be->fill(0.0f, g, ts_numel(net->layers[top].out_c, net->layers[top].out_h, net->layers[top].out_w));
+    for (int i = top; i >= 0; i--) {
+        ts_layer *L = &net->layers[i];
+        if (inject) inject(ctx, i, g);
+        const float *in = i > 0 ? net->layers[i - 1].out : net->input;
+        switch (L->kind) {
+        case TS_LAYER_CONV:
+            be->conv3x3_backward_input(g, L->out_c, L->in_h, L->in_w, net->w[L->conv], L->in_c, other);
+            break;
+        case TS_LAYER_RELU:
+            be->relu_backward(L->out, g, g, ts_numel(L->out_c, L->out_h, L->out_w));
+            continue; /* in place: g stays the current buffer */
+        case TS_LAYER_POOL:
+            be->pool_backward(net->pool, in, L->out, g, L->in_c, L->in_h, L->in_w, other);
+            break;
+        }
+        float *t = g;
+        g = other;
+        other = t;
+    }
+    /* through the preprocessing: y[c] = scale[c] * x[src[c]] + shift[c] */
+    float scale[3], shift[3];
+    int src[3];
+    size_t HW = (size_t)net->H * net->W;
+    ts_preproc_affine(net->preproc, scale, shift, src);
+    for (int c = 0; c < 3; c++) {
+        be->copy(g + c * HW, dx + src[c] * HW, HW);
+        be->scale(scale[c], dx + src[c] * HW, HW);
+    }
+}
