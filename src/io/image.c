@@ -1,0 +1,182 @@
+/* image.c - format detection, read/write dispatch, atomic writes, allocation, sizes. */
+#include "tessera/image.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image_formats.h"
+#include "tessera/npy.h"
+
+int ts_image_check_size(const char *path, uint64_t w, uint64_t h, size_t max_pixels, ts_err *err) {
+    if (max_pixels == 0) max_pixels = TS_DEFAULT_MAX_PIXELS;
+    if (w == 0 || h == 0)
+        return ts_fail(err, "%s: image has an empty size (%" PRIu64 "x%" PRIu64 ")", path, w, h);
+    if (w > INT_MAX || h > INT_MAX)
+        return ts_fail(err, "%s: image is %" PRIu64 "x%" PRIu64 ", a side is over %d pixels", path, w,
+                       h, INT_MAX);
+    uint64_t n = w * h; /* both < 2^31: no overflow */
+    if (n > max_pixels)
+        return ts_fail(err,
+                       "%s: image is %" PRIu64 "x%" PRIu64 " = %" PRIu64
+                       " pixels, over the limit of %zu (--max-pixels)",
+                       path, w, h, n, max_pixels);
+    if (n > SIZE_MAX / (3 * sizeof(float)))
+        return ts_fail(err, "%s: image is %" PRIu64 "x%" PRIu64 ", too large for this machine", path,
+                       w, h);
+    return 0;
+}
+
+void ts_image_alloc(ts_image *img, int w, int h) {
+    TS_CHECK(w > 0 && h > 0, "ts_image_alloc: bad size %dx%d", w, h);
+    size_t n = (size_t)w * (size_t)h;
+    TS_CHECK(n <= SIZE_MAX / (3 * sizeof(float)), "ts_image_alloc: %dx%d overflows", w, h);
+    img->w = w;
+    img->h = h;
+    img->data = ts_calloc(3 * n, sizeof(float));
+}
+
+void ts_image_free(ts_image *img) {
+    if (!img) return;
+    free(img->data);
+    img->data = NULL;
+    img->w = img->h = 0;
+}
+
+ts_image_format ts_image_format_from_name(const char *path) {
+    if (!path) return TS_FMT_UNKNOWN;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot) return TS_FMT_UNKNOWN;
+    const char *ext = dot + 1;
+    if (!strcasecmp(ext, "png")) return TS_FMT_PNG;
+    if (!strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg")) return TS_FMT_JPEG;
+    if (!strcasecmp(ext, "tif") || !strcasecmp(ext, "tiff")) return TS_FMT_TIFF;
+    if (!strcasecmp(ext, "npy")) return TS_FMT_NPY;
+    return TS_FMT_UNKNOWN;
+}
+
+static const char *format_name(ts_image_format f) {
+    switch (f) {
+    case TS_FMT_PNG: return "PNG";
+    case TS_FMT_JPEG: return "JPEG";
+    case TS_FMT_TIFF: return "TIFF";
+    case TS_FMT_NPY: return ".npy";
+    default: return "unknown";
+    }
+}
+
+static ts_image_format detect(const unsigned char *b, size_t n) {
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return TS_FMT_PNG;
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return TS_FMT_JPEG;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
+                   !memcmp(b, "MM\0+", 4)))
+        return TS_FMT_TIFF;
+    if (n >= 6 && !memcmp(b, "\x93NUMPY", 6)) return TS_FMT_NPY;
+    return TS_FMT_UNKNOWN;
+}
+
+int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+    out->w = out->h = 0;
+    out->data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return ts_fail(err, "%s: is a directory, not an image", path);
+    }
+    unsigned char magic[8];
+    size_t n = fread(magic, 1, sizeof magic, f);
+    if (n == 0) {
+        int e = ferror(f) ? errno : 0;
+        fclose(f);
+        if (e) return ts_fail(err, "%s: cannot read: %s", path, strerror(e));
+        return ts_fail(err, "%s: file is empty", path);
+    }
+    ts_image_format fmt = detect(magic, n);
+    int rc;
+    switch (fmt) {
+    case TS_FMT_PNG:
+    case TS_FMT_JPEG:
+        rewind(f);
+        rc = fmt == TS_FMT_PNG ? ts_png_read(path, f, max_pixels, out, err)
+                               : ts_jpeg_read(path, f, max_pixels, out, err);
+        fclose(f);
+        return rc;
+    case TS_FMT_TIFF:
+        fclose(f);
+        return ts_tiff_read(path, max_pixels, out, err);
+    case TS_FMT_NPY:
+        fclose(f);
+        return ts_npy_read_image(path, max_pixels, out, err);
+    default: break;
+    }
+    fclose(f);
+    ts_image_format by_name = ts_image_format_from_name(path);
+    if (by_name != TS_FMT_UNKNOWN)
+        return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file (the name says %s, the content does not)",
+                       path, format_name(by_name));
+    return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file", path);
+}
+
+/* .npy output: shape (3,H,W), float32 as is. ts_npy_write is itself atomic. */
+static int write_npy(const char *path, const ts_image *img, ts_err *err) {
+    int64_t shape[3] = {3, img->h, img->w};
+    return ts_npy_write(path, img->data, 3, shape, err);
+}
+
+int ts_image_write(const char *path, const ts_image *img, const ts_image_write_opts *opts, ts_err *err) {
+    int bits = opts && opts->bits ? opts->bits : 8;
+    int quality = opts && opts->quality ? opts->quality : 95;
+    if (!img || !img->data || img->w <= 0 || img->h <= 0)
+        return ts_fail(err, "%s: nothing to write (empty image)", path);
+    ts_image_format fmt = ts_image_format_from_name(path);
+    if (fmt == TS_FMT_UNKNOWN)
+        return ts_fail(err, "%s: cannot tell the output format from the name (use .png, .jpg, .jpeg, "
+                            ".tif, .tiff or .npy)",
+                       path);
+    if (fmt == TS_FMT_NPY) return write_npy(path, img, err);
+    if ((fmt == TS_FMT_PNG || fmt == TS_FMT_TIFF) && bits != 8 && bits != 16)
+        return ts_fail(err, "%s: cannot write %d-bit %s (use 8 or 16)", path, bits, format_name(fmt));
+    if (quality < 1 || quality > 100)
+        return ts_fail(err, "%s: JPEG quality %d is out of range 1..100", path, quality);
+
+    size_t len = strlen(path) + 32;
+    char *tmp = ts_malloc(len);
+    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    int rc;
+    if (fmt == TS_FMT_PNG) rc = ts_png_write(tmp, path, img, bits, err);
+    else if (fmt == TS_FMT_JPEG) rc = ts_jpeg_write(tmp, path, img, quality, err);
+    else rc = ts_tiff_write(tmp, path, img, bits, err);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = ts_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
+    if (rc != 0) unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+void ts_image_fit_long_side(int w, int h, int n, int *nw, int *nh) {
+    if (w <= 0 || h <= 0 || n <= 0) {
+        *nw = w;
+        *nh = h;
+        return;
+    }
+    if (w >= h) {
+        *nw = n;
+        *nh = (int)floor((double)h * n / w + 0.5);
+    } else {
+        *nh = n;
+        *nw = (int)floor((double)w * n / h + 0.5);
+    }
+    if (*nw < 1) *nw = 1;
+    if (*nh < 1) *nh = 1;
+}

@@ -1,0 +1,43 @@
+/* image_formats.h - per-format readers and writers behind ts_image_read / ts_image_write (internal).
+ *
+ * Readers fill *out only on success (out->data allocated with ts_image_alloc) and name `path` in every
+ * message. Writers write to `tmp` (the temporary name) and name `path` in messages; the caller renames
+ * the file on success and unlinks it on failure.
+ */
+#ifndef TESSERA_IMAGE_FORMATS_H
+#define TESSERA_IMAGE_FORMATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tessera/image.h"
+
+/* 0 when w x h is a usable size under max_pixels (0 = TS_DEFAULT_MAX_PIXELS); else -1 with a message.
+ * Call it before allocating any pixel buffer. */
+int ts_image_check_size(const char *path, uint64_t w, uint64_t h, size_t max_pixels, ts_err *err);
+
+/* f is open at the start of the file; the caller closes it. */
+int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
+int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
+int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* A float32 .npy of shape (3,H,W); values copied as they are (must be finite). */
+int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+
+int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err);
+int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err);
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err);
+
+/* [0,1] float to integer sample, clamped and rounded; NaN becomes 0. */
+static inline uint8_t ts_to_u8(float v) {
+    if (!(v > 0.0f)) return 0;
+    if (v >= 1.0f) return 255;
+    return (uint8_t)(v * 255.0f + 0.5f);
+}
+
+static inline uint16_t ts_to_u16(float v) {
+    if (!(v > 0.0f)) return 0;
+    if (v >= 1.0f) return 65535;
+    return (uint16_t)((double)v * 65535.0 + 0.5);
+}
+
+#endif

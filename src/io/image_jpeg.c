@@ -1,0 +1,157 @@
+/* image_jpeg.c - JPEG reader (grey, RGB; CMYK refused) and writer (RGB, quality) with libjpeg.
+ * libjpeg errors longjmp back here; warnings that mean lost image data (premature end of file, corrupt
+ * entropy data) are errors too, so a truncated file is refused; other warnings are dropped. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "image_formats.h"
+
+typedef struct {
+    struct jpeg_error_mgr mgr; /* first, so the cinfo->err pointer converts back */
+    jmp_buf jmp;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_errctx;
+
+static void on_error_exit(j_common_ptr cinfo) {
+    jpeg_errctx *ctx = (jpeg_errctx *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, ctx->msg);
+    longjmp(ctx->jmp, 1);
+}
+
+static void on_emit(j_common_ptr cinfo, int level) {
+    if (level >= 0) return; /* trace messages */
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+        on_error_exit(cinfo);
+        break;
+    default: break;
+    }
+}
+
+static void on_output(j_common_ptr cinfo) { (void)cinfo; }
+
+static void init_errors(jpeg_errctx *ctx) {
+    jpeg_std_error(&ctx->mgr);
+    ctx->mgr.error_exit = on_error_exit;
+    ctx->mgr.emit_message = on_emit;
+    ctx->mgr.output_message = on_output;
+    ctx->msg[0] = '\0';
+}
+
+int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_errctx ctx;
+    init_errors(&ctx);
+    cinfo.err = &ctx.mgr;
+    /* Changed after setjmp, so volatile. */
+    unsigned char *volatile row = NULL;
+    float *volatile pix = NULL;
+
+    if (setjmp(ctx.jmp)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(row);
+        free(pix);
+        return ts_fail(err, "%s: bad or truncated JPEG file: %s", path, ctx.msg);
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_stdio_src(&cinfo, f);
+    jpeg_read_header(&cinfo, TRUE);
+
+    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+        jpeg_destroy_decompress(&cinfo);
+        return ts_fail(err, "%s: CMYK JPEG is not supported; convert it to RGB first", path);
+    }
+    if (ts_image_check_size(path, cinfo.image_width, cinfo.image_height, max_pixels, err) != 0) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    int grey = cinfo.jpeg_color_space == JCS_GRAYSCALE || cinfo.num_components == 1;
+    cinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+
+    int w = (int)cinfo.output_width, h = (int)cinfo.output_height, nc = cinfo.output_components;
+    if ((nc != 1 && nc != 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
+        jpeg_destroy_decompress(&cinfo);
+        return ts_fail(err, "%s: unsupported JPEG layout (%d components)", path, nc);
+    }
+    unsigned char *r = ts_malloc((size_t)w * nc);
+    row = r;
+    size_t plane = (size_t)w * h;
+    float *dst = ts_malloc(3 * plane * sizeof(float));
+    pix = dst;
+    while (cinfo.output_scanline < cinfo.output_height) {
+        size_t y = cinfo.output_scanline;
+        JSAMPROW rp = r;
+        if (jpeg_read_scanlines(&cinfo, &rp, 1) != 1) {
+            snprintf(ctx.msg, sizeof ctx.msg, "no scanline data");
+            longjmp(ctx.jmp, 1);
+        }
+        for (int x = 0; x < w; x++) {
+            for (int c = 0; c < 3; c++) dst[c * plane + y * w + x] = r[x * nc + (nc == 3 ? c : 0)] / 255.0f;
+        }
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    free(r);
+    out->w = w;
+    out->h = h;
+    out->data = dst;
+    return 0;
+}
+
+int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return ts_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    struct jpeg_compress_struct cinfo;
+    jpeg_errctx ctx;
+    init_errors(&ctx);
+    cinfo.err = &ctx.mgr;
+    int w = img->w, h = img->h;
+    size_t plane = (size_t)w * h;
+    unsigned char *row = ts_malloc((size_t)w * 3);
+
+    if (setjmp(ctx.jmp)) {
+        int e = ferror(f) ? errno : 0; /* the system's reason, when stdio saw it */
+        jpeg_destroy_compress(&cinfo);
+        fclose(f);
+        free(row);
+        if (e) return ts_fail(err, "%s: cannot write JPEG: %s", path, strerror(e));
+        return ts_fail(err, "%s: cannot write JPEG: %s", path, ctx.msg);
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = (JDIMENSION)w;
+    cinfo.image_height = (JDIMENSION)h;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        size_t y = cinfo.next_scanline;
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) row[3 * x + c] = ts_to_u8(img->data[c * plane + y * w + x]);
+        JSAMPROW rp = row;
+        jpeg_write_scanlines(&cinfo, &rp, 1);
+    }
+    jpeg_finish_compress(&cinfo); /* flushes and checks the stream */
+    jpeg_destroy_compress(&cinfo);
+    free(row);
+    int bad = fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) return ts_fail(err, "%s: cannot write JPEG: %s", path, strerror(e));
+    return 0;
+}

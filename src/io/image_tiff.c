@@ -1,0 +1,287 @@
+/* image_tiff.c - TIFF reader (8/16-bit unsigned, 32/64-bit float; grey or RGB, alpha dropped; strips or
+ * tiles; contiguous or separate planes; BigTIFF) and writer (8/16-bit RGB strips, deflate).
+ * Uses the scanline and tile readers, not TIFFReadRGBAImage, so 16-bit and float keep their precision.
+ * libtiff messages go to our error context (per-handle handlers, plus the global ones for the few
+ * messages libtiff still sends there); nothing is printed. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tiffio.h>
+
+#include "image_formats.h"
+
+typedef struct {
+    char msg[256]; /* first libtiff error */
+} tiff_errctx;
+
+static _Thread_local tiff_errctx *g_cur; /* the context of the call in progress, for global handlers */
+
+static void record(tiff_errctx *ctx, const char *fmt, va_list ap) {
+    if (ctx && !ctx->msg[0]) vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
+}
+
+static int on_error_r(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
+    (void)tif;
+    (void)module;
+    record(user, fmt, ap);
+    return 1; /* handled: the global handler is not called */
+}
+
+static int on_warning_r(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
+    (void)tif;
+    (void)user;
+    (void)module;
+    (void)fmt;
+    (void)ap;
+    return 1;
+}
+
+static void on_error_global(thandle_t h, const char *module, const char *fmt, va_list ap) {
+    (void)h;
+    (void)module;
+    record(g_cur, fmt, ap);
+}
+
+static void on_warning_global(thandle_t h, const char *module, const char *fmt, va_list ap) {
+    (void)h;
+    (void)module;
+    (void)fmt;
+    (void)ap;
+}
+
+static TIFF *open_tiff(const char *name, const char *mode, tiff_errctx *ctx) {
+    TIFFSetErrorHandler(NULL);
+    TIFFSetWarningHandler(NULL);
+    TIFFSetErrorHandlerExt(on_error_global);
+    TIFFSetWarningHandlerExt(on_warning_global);
+    g_cur = ctx;
+    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+    if (!o) return NULL;
+    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error_r, ctx);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning_r, ctx);
+    TIFF *tif = TIFFOpenExt(name, mode, o);
+    TIFFOpenOptionsFree(o);
+    return tif;
+}
+
+static const char *why(const tiff_errctx *ctx) { return ctx->msg[0] ? ctx->msg : "unknown error"; }
+
+/* How samples are laid out in a decoded scanline or tile. */
+typedef struct {
+    int bps;      /* 8, 16, 32 or 64 */
+    int isfloat;  /* IEEE float samples */
+    int invert;   /* min-is-white */
+    int stride;   /* samples per pixel in the buffer */
+} layout;
+
+/* Stores n pixels of sample `off` from src into channel ch of dst (ch < 0: all three, for grey). */
+static void put(float *dst, size_t plane, uint32_t w, const layout *L, const unsigned char *src, int off,
+                uint32_t y, uint32_t x0, uint32_t n, int ch) {
+    for (uint32_t i = 0; i < n; i++) {
+        size_t k = (size_t)i * L->stride + off;
+        double v;
+        if (L->bps == 8) {
+            v = src[k] / 255.0;
+        } else if (L->bps == 16) {
+            uint16_t s;
+            memcpy(&s, src + 2 * k, 2);
+            v = s / 65535.0;
+        } else if (L->bps == 32) {
+            float s;
+            memcpy(&s, src + 4 * k, 4);
+            v = s;
+        } else {
+            double s;
+            memcpy(&s, src + 8 * k, 8);
+            v = s;
+        }
+        if (L->invert) v = 1.0 - v;
+        size_t o = (size_t)y * w + x0 + i;
+        if (ch < 0) dst[o] = dst[plane + o] = dst[2 * plane + o] = (float)v;
+        else dst[ch * plane + o] = (float)v;
+    }
+}
+
+/* Reads the first directory of an open TIFF into *out. */
+static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *out, ts_err *err,
+                     tiff_errctx *ctx) {
+    uint32_t w = 0, h = 0;
+    uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photo = 0;
+    uint16_t comp = COMPRESSION_NONE;
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+        return ts_fail(err, "%s: TIFF has no image size: %s", path, why(ctx));
+    if (ts_image_check_size(path, w, h, max_pixels, err) != 0) return -1;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo))
+        photo = spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+
+    if (photo == PHOTOMETRIC_YCBCR && comp == COMPRESSION_JPEG) {
+        /* libtiff's JPEG codec converts to RGB for us */
+        if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
+            return ts_fail(err, "%s: cannot decode YCbCr JPEG-in-TIFF: %s", path, why(ctx));
+        photo = PHOTOMETRIC_RGB;
+    }
+    int ncolor;
+    if (photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_MINISWHITE) ncolor = 1;
+    else if (photo == PHOTOMETRIC_RGB) ncolor = 3;
+    else
+        return ts_fail(err, "%s: TIFF photometric interpretation %u is not supported (need grey or RGB)",
+                       path, photo);
+    if (spp < ncolor)
+        return ts_fail(err, "%s: TIFF has %u samples per pixel, too few for its colour type", path, spp);
+    int isfloat = fmt == SAMPLEFORMAT_IEEEFP;
+    if (!((fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64))))
+        return ts_fail(err,
+                       "%s: TIFF with %u-bit %s samples is not supported (need 8/16-bit unsigned or "
+                       "32-bit float)",
+                       path, bps,
+                       fmt == SAMPLEFORMAT_INT ? "signed" : isfloat ? "float" : fmt == SAMPLEFORMAT_UINT ? "unsigned" : "other");
+    if (planar != PLANARCONFIG_CONTIG && planar != PLANARCONFIG_SEPARATE)
+        return ts_fail(err, "%s: TIFF planar configuration %u is not supported", path, planar);
+    int separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
+    layout L = {bps, isfloat, photo == PHOTOMETRIC_MINISWHITE, separate ? 1 : spp};
+    int nplanes = separate ? ncolor : 1; /* planes we read; alpha planes are skipped */
+    size_t bytes = (size_t)bps / 8;
+
+    size_t plane = (size_t)w * h;
+    float *dst = ts_malloc(3 * plane * sizeof(float));
+    unsigned char *buf = NULL;
+    int ok = 1;
+    if (TIFFIsTiled(tif)) {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+        tmsize_t tsize = TIFFTileSize(tif);
+        if (tw == 0 || th == 0 || tsize <= 0 || (uint64_t)tsize < (uint64_t)tw * th * L.stride * bytes) {
+            free(dst);
+            return ts_fail(err, "%s: TIFF has a bad tile size (%ux%u): %s", path, tw, th, why(ctx));
+        }
+        buf = ts_malloc((size_t)tsize);
+        size_t tile_row = (size_t)tw * L.stride * bytes;
+        for (int s = 0; s < nplanes && ok; s++) {
+            for (uint32_t ty = 0; ty < h && ok; ty += th) {
+                for (uint32_t tx = 0; tx < w && ok; tx += tw) {
+                    if (TIFFReadTile(tif, buf, tx, ty, 0, (uint16_t)s) < 0) {
+                        ok = 0;
+                        break;
+                    }
+                    uint32_t nx = w - tx < tw ? w - tx : tw, ny = h - ty < th ? h - ty : th;
+                    for (uint32_t r = 0; r < ny; r++) {
+                        const unsigned char *src = buf + r * tile_row;
+                        if (separate) put(dst, plane, w, &L, src, 0, ty + r, tx, nx, ncolor == 1 ? -1 : s);
+                        else
+                            for (int c = 0; c < ncolor; c++)
+                                put(dst, plane, w, &L, src, c, ty + r, tx, nx, ncolor == 1 ? -1 : c);
+                    }
+                }
+            }
+        }
+    } else {
+        tmsize_t lsize = TIFFScanlineSize(tif);
+        if (lsize <= 0 || (uint64_t)lsize < (uint64_t)w * L.stride * bytes) {
+            free(dst);
+            return ts_fail(err, "%s: TIFF has a bad scanline size: %s", path, why(ctx));
+        }
+        buf = ts_malloc((size_t)lsize);
+        for (int s = 0; s < nplanes && ok; s++) {
+            for (uint32_t y = 0; y < h; y++) {
+                if (TIFFReadScanline(tif, buf, y, (uint16_t)s) < 0) {
+                    ok = 0;
+                    break;
+                }
+                if (separate) put(dst, plane, w, &L, buf, 0, y, 0, w, ncolor == 1 ? -1 : s);
+                else
+                    for (int c = 0; c < ncolor; c++) put(dst, plane, w, &L, buf, c, y, 0, w, ncolor == 1 ? -1 : c);
+            }
+        }
+    }
+    free(buf);
+    if (!ok) {
+        free(dst);
+        return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(ctx));
+    }
+    if (isfloat) {
+        for (size_t i = 0; i < 3 * plane; i++) {
+            if (!isfinite(dst[i])) {
+                free(dst);
+                return ts_fail(err, "%s: float TIFF holds NaN or infinite values", path);
+            }
+        }
+    }
+    out->w = (int)w;
+    out->h = (int)h;
+    out->data = dst;
+    return 0;
+}
+
+int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+    tiff_errctx ctx = {{0}};
+    TIFF *tif = open_tiff(path, "r", &ctx);
+    if (!tif) {
+        g_cur = NULL;
+        return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(&ctx));
+    }
+    int rc = read_tiff(tif, path, max_pixels, out, err, &ctx);
+    TIFFClose(tif);
+    g_cur = NULL;
+    return rc;
+}
+
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err) {
+    uint32_t w = (uint32_t)img->w, h = (uint32_t)img->h;
+    size_t plane = (size_t)w * h, bpp = (size_t)bits / 8;
+    int big = 3.0 * (double)plane * (double)bpp > 2147483648.0;
+    tiff_errctx ctx = {{0}};
+    errno = 0;
+    TIFF *tif = open_tiff(tmp, big ? "w8" : "w", &ctx);
+    if (!tif) {
+        int e = errno;
+        g_cur = NULL;
+        return ts_fail(err, "%s: cannot create %s: %s", path, tmp, e ? strerror(e) : why(&ctx));
+    }
+    size_t rowbytes = (size_t)w * 3 * bpp;
+    uint32_t rps = (uint32_t)(262144 / rowbytes); /* strips of about 256 KiB */
+    if (rps < 1) rps = 1;
+    int deflate = TIFFIsCODECConfigured(COMPRESSION_ADOBE_DEFLATE);
+    int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) && TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
+             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)3) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
+             TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB) &&
+             TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
+             TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT) &&
+             TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps) &&
+             TIFFSetField(tif, TIFFTAG_COMPRESSION, deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE);
+    if (ok && deflate) ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+
+    unsigned char *row = ts_malloc(rowbytes);
+    for (uint32_t y = 0; y < h && ok; y++) {
+        for (uint32_t x = 0; x < w; x++) {
+            for (int c = 0; c < 3; c++) {
+                float v = img->data[c * plane + (size_t)y * w + x];
+                size_t i = (size_t)3 * x + c;
+                if (bits == 8) {
+                    row[i] = ts_to_u8(v);
+                } else {
+                    uint16_t s = ts_to_u16(v);
+                    memcpy(row + 2 * i, &s, 2); /* native order; libtiff records it */
+                }
+            }
+        }
+        if (TIFFWriteScanline(tif, row, y, 0) < 0) ok = 0;
+    }
+    free(row);
+    if (ok && !TIFFFlush(tif)) ok = 0;
+    TIFFClose(tif);
+    g_cur = NULL;
+    if (!ok) return ts_fail(err, "%s: cannot write TIFF: %s", path, why(&ctx));
+    return 0;
+}
