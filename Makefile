@@ -17,19 +17,22 @@ BUILD    := build
 BIN      := bin/tessera
 
 PKGS     := libtiff-4 libpng libjpeg libcjson openblas
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(filter-out openblas,$(PKGS)) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out openblas,$(PKGS)) 2>/dev/null)
 # OpenBLAS built on OpenMP shares one thread pool with our OpenMP loops; the pthread build makes the
 # two pools spin against each other (measured: twice the time per iteration on 2 cores).
 OPENBLAS_OMP_DIR := $(firstword $(wildcard /usr/lib/*-linux-gnu/openblas-openmp))
 ifneq ($(OPENBLAS_OMP_DIR),)
 BLAS_LIBS := -L$(OPENBLAS_OMP_DIR) -Wl,-rpath,$(OPENBLAS_OMP_DIR) -lopenblas
+BLAS_CFLAGS := -I$(subst /lib/,/include/,$(OPENBLAS_OMP_DIR))
 BLAS_KIND := OpenBLAS (OpenMP threads)
 else
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_KIND := OpenBLAS (pthreads; install libopenblas-openmp-dev for better threading)
 endif
 PKG_LIBS  += $(BLAS_LIBS)
+PKG_CFLAGS += $(BLAS_CFLAGS)
 
 CFLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -fopenmp \
             -Iinclude $(PKG_CFLAGS) -MMD -MP
@@ -90,9 +93,14 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libtessera.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
 
-tools: $(TEST_BINS)
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-test: all $(TEST_BINS)
+TOOLS := $(BUILD)/tools/refcheck
+tools: $(TEST_BINS) $(TOOLS)
+
+test: all $(TEST_BINS) $(TOOLS)
 	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run_all.sh
 
 clean:

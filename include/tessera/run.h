@@ -14,6 +14,7 @@ typedef struct {
     ts_pool_kind pool;
     ts_preproc preproc;
     ts_vgg_weights weights;
+    char *weights_path; /* NULL for the random stand-in */
     const char *preset; /* "random", "torchvision" or "caffe" */
     ts_loss_spec spec;
     ts_image content;          /* as read */

@@ -174,7 +174,7 @@ static int parse_number(const opt_def *d, const char *s, double *out, const char
 /* Stores one scalar (or one list element at index k) given as text. */
 static int store_text(ts_options *o, const opt_def *d, const char *s, int k, const char *src, ts_err *err) {
     char *base = (char *)o + d->off;
-    double v;
+    double v = 0.0;
     switch (d->type) {
     case T_STR:
         if (!*s) return ts_fail(err, "%s: %s must not be empty", src, d->name);
@@ -211,7 +211,10 @@ static int store_list_text(ts_options *o, const opt_def *d, const char *s, const
     *n = 0;
     char *copy = ts_strdup(s), *save = NULL;
     int rc = 0;
-    if (!*copy) rc = ts_fail(err, "%s: %s needs at least one value", src, d->name);
+    size_t len = strlen(copy);
+    if (!len) rc = ts_fail(err, "%s: %s needs at least one value", src, d->name);
+    else if (copy[0] == ',' || copy[len - 1] == ',' || strstr(copy, ",,"))
+        rc = ts_fail(err, "%s: %s has an empty element in \"%s\"", src, d->name, s);
     for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
         if (*n >= TS_MAX_LIST) {
             rc = ts_fail(err, "%s: %s takes at most %d values", src, d->name, TS_MAX_LIST);
@@ -228,6 +231,10 @@ static int store_json(ts_options *o, const opt_def *d, const cJSON *v, const cha
     char buf[64];
     if (is_list(d)) {
         if (cJSON_IsString(v)) return store_list_text(o, d, v->valuestring, src, err);
+        if (cJSON_IsNumber(v) && d->type != T_STRS) { /* one value for a list */
+            snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
+            return store_list_text(o, d, buf, src, err);
+        }
         if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > TS_MAX_LIST)
             return ts_fail(err, "%s: %s must be a list of 1 to %d values", src, d->name, TS_MAX_LIST);
         free_value(o, d);
@@ -278,6 +285,12 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (it->string[0] == '_') continue; /* comments */
+        for (const cJSON *prev = root->child; prev != it; prev = prev->next)
+            if (strcmp(prev->string, it->string) == 0) {
+                ts_fail(err, "%s: key \"%s\" appears twice", source, it->string);
+                cJSON_Delete(root);
+                return -1;
+            }
         int i = find_opt(it->string);
         if (i < 0 || strcmp(it->string, "config") == 0 || strchr(it->string, '-')) {
             fprintf(stderr, "tessera: warning: %s: unknown key \"%s\" ignored\n", source, it->string);

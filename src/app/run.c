@@ -122,6 +122,8 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     if (o->nstyle < 1) return ts_fail(err, "--style is required (see --help)");
     if (need_output && !o->output) return ts_fail(err, "--output is required (see --help)");
     if (!need_output && !o->grad_out) return ts_fail(err, "--grad-out is required (see --help)");
+    if (!need_output && ts_image_format_from_name(o->grad_out) != TS_FMT_NPY)
+        return ts_fail(err, "%s: --grad-out must name a .npy file", o->grad_out);
     if (!need_output && !ts_options_given(o, "init"))
         return ts_fail(err, "--init is required for grad (content, random or an image file)");
     if (ts_arch_parse(o->arch, &job->arch)) return ts_fail(err, "--arch must be vgg16 or vgg19");
@@ -138,6 +140,31 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     }
     if (o->nlayer_weights && o->nlayer_weights != o->nstyle_layers)
         return ts_fail(err, "--layer-weights has %d values for %d style layers", o->nlayer_weights, o->nstyle_layers);
+
+    /* which weights: a file, or the random stand-in (which has its own preset) */
+    uint64_t seed = 0;
+    char *path = NULL;
+    if (strcmp(o->weights, "auto") == 0) {
+        path = find_weights(o->arch);
+        if (!path && !o->quiet)
+            fprintf(stderr, "tessera: no %s weights found (weights/%s.safetensors or $TESSERA_WEIGHTS); using the "
+                            "random stand-in network random:0, which transfers texture and colour visibly weaker "
+                            "than ImageNet weights (see weights/README.md)\n",
+                    o->arch, o->arch);
+    } else {
+        int r = parse_random_seed(o->weights, &seed);
+        if (r < 0) return ts_fail(err, "--weights %s: expected random:SEED with a whole number", o->weights);
+        if (r == 0) path = ts_strdup(o->weights);
+    }
+    job->weights_path = path; /* freed with the job */
+    const char *preset_name = path ? NULL : "random";
+    if (preset_name && !ts_options_given(o, "content-layers")) {
+        /* the random network's relu4_2 barely tells pictures apart: its preset reads content earlier */
+        free(o->content_layers[0]);
+        for (int i = 1; i < o->ncontent_layers; i++) free(o->content_layers[i]);
+        o->content_layers[0] = ts_strdup(ts_preset_get("random")->content_layer);
+        o->ncontent_layers = 1;
+    }
 
     /* layers */
     ts_loss_spec *sp = &job->spec;
@@ -186,6 +213,8 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
         else if (slash == dir) dir[1] = 0;
         else *slash = 0;
         struct stat st;
+        if (stat(outs[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return ts_fail(err, "%s: is a directory, not a file name", outs[i]);
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return ts_fail(err, "%s: directory %s does not exist", outs[i], dir);
         if (access(dir, W_OK) != 0) return ts_fail(err, "%s: directory %s is not writable", outs[i], dir);
@@ -215,26 +244,9 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
         }
     }
 
-    /* weights */
-    uint64_t seed = 0;
     int nconv = convs_upto(job->arch, deepest);
-    char *path = NULL;
-    if (strcmp(o->weights, "auto") == 0) {
-        path = find_weights(o->arch);
-        if (!path && !o->quiet)
-            fprintf(stderr, "tessera: no %s weights found (weights/%s.safetensors or $TESSERA_WEIGHTS); using the "
-                            "random stand-in network random:0, which transfers texture and colour visibly weaker "
-                            "than ImageNet weights (see weights/README.md)\n",
-                    o->arch, o->arch);
-    } else {
-        int r = parse_random_seed(o->weights, &seed);
-        if (r < 0) return ts_fail(err, "--weights %s: expected random:SEED with a whole number", o->weights);
-        if (r == 0) path = ts_strdup(o->weights);
-    }
     if (path) {
-        int rc = ts_vgg_weights_load(path, job->arch, nconv, &job->weights, err);
-        free(path);
-        if (rc) return -1;
+        if (ts_vgg_weights_load(path, job->arch, nconv, &job->weights, err)) return -1;
     } else {
         ts_vgg_weights_random(job->arch, seed, nconv, &job->weights);
     }
@@ -260,6 +272,7 @@ void ts_job_free(ts_job *job) {
     for (int s = 0; s < job->nstyle; s++) ts_image_free(&job->style[s]);
     ts_image_free(&job->init);
     ts_vgg_weights_free(&job->weights);
+    free(job->weights_path);
 }
 
 /* ---------- the optimisation ---------- */

@@ -5,11 +5,11 @@
 
 static const ts_preset PRESETS[] = {
     /* neural-style: content 5, style 100 (per layer), tv 1e-3, Caffe VGG19 on 0-255 BGR input */
-    {"caffe", 20.0, 400.0 / 4096.0, 1.5e-3 * 255.0 * 255.0 * 512.0 * 384.0, 4096.0},
+    {"caffe", 20.0, 400.0 / 4096.0, 1.5e-3 * 255.0 * 255.0 * 512.0 * 384.0, 4096.0, NULL},
     /* PyTorch tutorial: content 1, style 1e6, torchvision VGG19 on normalised RGB input */
-    {"torchvision", 4.0, 4.0e6 / 4096.0, 1.0e3, 4096.0},
+    {"torchvision", 4.0, 4.0e6 / 4096.0, 1.0e3, 4096.0, NULL},
     /* the random stand-in: chosen by measurement on the sample pictures (configs/README.md) */
-    {"random", 1.0, 1.0e4, 10.0, 4096.0},
+    {"random", 1.0, 1.0e6, 0.3, 4096.0, "relu3_1"},
 };
 
 const ts_preset *ts_preset_get(const char *name) {

@@ -1,0 +1,232 @@
+/* test_backend.c - every CPU op against a naive reference and by finite differences / adjoints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tessera/backend.h"
+#include "tessera/rng.h"
+#include "test.h"
+
+static uint64_t seed = 12345;
+static void randn(float *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * (float)(2.0 * ts_rng_uniform(&seed) - 1.0);
+}
+
+static double ddot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* direct 3x3 convolution, zero padding, double accumulation */
+static void conv_naive(const float *x, int C, int H, int W, const float *w, const float *b, int K, float *y) {
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double s = b ? b[k] : 0.0;
+                for (int c = 0; c < C; c++)
+                    for (int dy = 0; dy < 3; dy++)
+                        for (int dx = 0; dx < 3; dx++) {
+                            int yy = i + dy - 1, xx = j + dx - 1;
+                            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                            s += (double)w[((k * C + c) * 3 + dy) * 3 + dx] * x[(c * H + yy) * W + xx];
+                        }
+                y[(k * H + i) * W + j] = (float)s;
+            }
+}
+
+static double max_rel_err(const float *a, const float *b, size_t n) {
+    double m = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    return m / (scale > 0 ? scale : 1);
+}
+
+static void test_conv(const ts_backend *be, int C, int H, int W, int K) {
+    size_t nx = (size_t)C * H * W, ny = (size_t)K * H * W, nw = (size_t)K * C * 9;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *y = malloc(ny * 4), *yr = malloc(ny * 4);
+    float *dy = malloc(ny * 4), *dx = malloc(nx * 4);
+    randn(x, nx, 1);
+    randn(w, nw, 0.3f);
+    randn(b, K, 0.1f);
+    be->conv3x3_forward(x, C, H, W, w, b, K, y);
+    conv_naive(x, C, H, W, w, b, K, yr);
+    double e = max_rel_err(y, yr, ny);
+    TS_EXPECT(e < 1e-5, "conv forward C=%d H=%d W=%d K=%d: max rel err %.3g", C, H, W, K, e);
+    /* adjoint: <conv(x) - b, dy> == <x, conv_T(dy)> */
+    randn(dy, ny, 1);
+    conv_naive(x, C, H, W, w, NULL, K, yr);
+    be->conv3x3_backward_input(dy, K, H, W, w, C, dx);
+    double lhs = ddot(yr, dy, ny), rhs = ddot(x, dx, nx);
+    TS_EXPECT(ts_test_rel(lhs, rhs, 1e-6) < 1e-5, "conv backward adjoint C=%d H=%d W=%d K=%d: %.9g vs %.9g", C, H, W,
+              K, lhs, rhs);
+    free(x), free(w), free(b), free(y), free(yr), free(dy), free(dx);
+}
+
+static void test_relu(const ts_backend *be) {
+    size_t n = 1000;
+    float *x = malloc(n * 4), *y = malloc(n * 4), *dy = malloc(n * 4), *dx = malloc(n * 4);
+    randn(x, n, 1);
+    randn(dy, n, 1);
+    be->relu_forward(x, y, n);
+    be->relu_backward(y, dy, dx, n);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] != (x[i] > 0 ? x[i] : 0)) ok = 0;
+        /* finite difference of sum(dy * relu(x)) away from the kink */
+        if (fabsf(x[i]) > 1e-2f) {
+            double h = 1e-3, fp = dy[i] * fmax(x[i] + h, 0), fm = dy[i] * fmax(x[i] - h, 0);
+            if (fabs((fp - fm) / (2 * h) - dx[i]) > 1e-4) ok = 0;
+        }
+    }
+    TS_EXPECT(ok, "relu forward/backward");
+    free(x), free(y), free(dy), free(dx);
+}
+
+static void test_pool(const ts_backend *be, ts_pool_kind kind, int C, int H, int W) {
+    int Ho = H / 2, Wo = W / 2;
+    size_t nx = (size_t)C * H * W, ny = (size_t)C * Ho * Wo;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4), *dx = malloc(nx * 4), *xp = malloc(nx * 4),
+          *yp = malloc(ny * 4);
+    randn(x, nx, 1);
+    randn(dy, ny, 1);
+    be->pool_forward(kind, x, C, H, W, y);
+    int ok = 1;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < Ho; i++)
+            for (int j = 0; j < Wo; j++) {
+                const float *p = x + ((size_t)c * H + 2 * i) * W + 2 * j;
+                float v = kind == TS_POOL_MAX ? fmaxf(fmaxf(p[0], p[1]), fmaxf(p[W], p[W + 1]))
+                                              : 0.25f * (p[0] + p[1] + p[W] + p[W + 1]);
+                if (fabsf(v - y[((size_t)c * Ho + i) * Wo + j]) > 1e-6f) ok = 0;
+            }
+    TS_EXPECT(ok, "pool forward kind=%d %dx%dx%d", kind, C, H, W);
+    be->pool_backward(kind, x, y, dy, C, H, W, dx);
+    /* finite differences of f(x) = <dy, pool(x)> on every input */
+    double h = 1e-3, worst = 0;
+    for (size_t q = 0; q < nx; q++) {
+        memcpy(xp, x, nx * 4);
+        xp[q] = x[q] + (float)h;
+        be->pool_forward(kind, xp, C, H, W, yp);
+        double fp = ddot(yp, dy, ny);
+        xp[q] = x[q] - (float)h;
+        be->pool_forward(kind, xp, C, H, W, yp);
+        double fm = ddot(yp, dy, ny);
+        worst = fmax(worst, fabs((fp - fm) / (2 * h) - dx[q]));
+    }
+    TS_EXPECT(worst < 2e-3, "pool backward kind=%d %dx%dx%d: worst FD error %.3g", kind, C, H, W, worst);
+    /* the dropped last row/column of odd sizes gets no gradient */
+    int zero = 1;
+    if (H % 2)
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < W; j++) zero &= dx[((size_t)c * H + H - 1) * W + j] == 0.0f;
+    if (W % 2)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < H; i++) zero &= dx[((size_t)c * H + i) * W + W - 1] == 0.0f;
+    TS_EXPECT(zero, "pool backward leaves floored row/column at zero");
+    free(x), free(y), free(dy), free(dx), free(xp), free(yp);
+}
+
+static void test_gram(const ts_backend *be, int C, size_t M) {
+    float *F = malloc(C * M * 4), *G = malloc((size_t)C * C * 4), *D = malloc((size_t)C * C * 4),
+          *dF = calloc(C * M, 4), *Fp = malloc(C * M * 4), *Gp = malloc((size_t)C * C * 4);
+    randn(F, C * M, 1);
+    float scale = 1.0f / (float)M;
+    be->gram(F, C, M, scale, G);
+    double worst = 0;
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) {
+            double s = 0;
+            for (size_t m = 0; m < M; m++) s += (double)F[i * M + m] * F[j * M + m];
+            worst = fmax(worst, fabs(s * scale - G[i * C + j]));
+        }
+    TS_EXPECT(worst < 1e-5, "gram C=%d M=%zu: max err %.3g", C, M, worst);
+    /* f(F) = sum(D .* G(F)) with D symmetric: df/dF = 2 scale D F */
+    randn(D, (size_t)C * C, 1);
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < i; j++) D[i * C + j] = D[j * C + i];
+    be->gram_backward(D, F, C, M, 2 * scale, dF);
+    double h = 1e-2;
+    worst = 0;
+    for (size_t q = 0; q < C * M; q += 7) {
+        memcpy(Fp, F, C * M * 4);
+        Fp[q] = F[q] + (float)h;
+        be->gram(Fp, C, M, scale, Gp);
+        double fp = ddot(D, Gp, (size_t)C * C);
+        Fp[q] = F[q] - (float)h;
+        be->gram(Fp, C, M, scale, Gp);
+        double fm = ddot(D, Gp, (size_t)C * C);
+        worst = fmax(worst, fabs((fp - fm) / (2 * h) - dF[q]));
+    }
+    TS_EXPECT(worst < 1e-3, "gram backward FD worst %.3g", worst);
+    free(F), free(G), free(D), free(dF), free(Fp), free(Gp);
+}
+
+static void test_vector_ops(const ts_backend *be) {
+    size_t n = 1001;
+    float *x = malloc(n * 4), *y = malloc(n * 4), *t = malloc(n * 4), *g = calloc(n, 4), *x2 = malloc(n * 4);
+    randn(x, n, 1);
+    randn(y, n, 1);
+    randn(t, n, 1);
+    TS_EXPECT(ts_test_rel(be->dot(x, y, n), ddot(x, y, n), 1e-9) < 1e-12, "dot");
+    memcpy(x2, y, n * 4);
+    be->axpy(0.5f, x, x2, n);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= fabsf(x2[i] - (y[i] + 0.5f * x[i])) < 1e-6f;
+    TS_EXPECT(ok, "axpy");
+    be->scale(-2.0f, x2, n);
+    be->copy(x, x2, n);
+    TS_EXPECT(memcmp(x, x2, n * 4) == 0, "copy");
+    be->fill(3.0f, x2, n);
+    TS_EXPECT(x2[0] == 3.0f && x2[n - 1] == 3.0f, "fill");
+    double s = be->sqdiff(x, t, n, 0.5f, g), sr = 0;
+    ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        sr += (double)(x[i] - t[i]) * (x[i] - t[i]);
+        ok &= fabsf(g[i] - 0.5f * (x[i] - t[i])) < 1e-6f;
+    }
+    TS_EXPECT(ts_test_rel(s, sr, 1e-9) < 1e-9 && ok, "sqdiff value and gradient");
+    /* tv: finite differences on a 3x5x7 image */
+    int C = 3, H = 5, W = 7;
+    size_t m = (size_t)C * H * W;
+    float *img = malloc(m * 4), *gt = calloc(m, 4), *ip = malloc(m * 4);
+    randn(img, m, 1);
+    be->tv(img, C, H, W, 1.0f, gt);
+    double worst = 0, h = 1e-2;
+    for (size_t q = 0; q < m; q++) {
+        memcpy(ip, img, m * 4);
+        ip[q] += (float)h;
+        double fp = be->tv(ip, C, H, W, 0, NULL);
+        ip[q] = img[q] - (float)h;
+        double fm = be->tv(ip, C, H, W, 0, NULL);
+        worst = fmax(worst, fabs((fp - fm) / (2 * h) - gt[q]));
+    }
+    TS_EXPECT(worst < 1e-3, "tv gradient FD worst %.3g", worst);
+    free(x), free(y), free(t), free(g), free(x2), free(img), free(gt), free(ip);
+}
+
+static void test_adam(const ts_backend *be) {
+    float x[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.25f}, m[2] = {0}, v[2] = {0};
+    be->adam_step(x, g, m, v, 2, 0.1f, 0.9f, 0.999f, 1e-8f, 1);
+    /* first step moves each coordinate by lr * sign(g) */
+    TS_EXPECT(fabsf(x[0] - 0.9f) < 1e-5f && fabsf(x[1] + 1.9f) < 1e-5f, "adam first step %g %g", x[0], x[1]);
+}
+
+int main(void) {
+    const ts_backend *be = ts_backend_cpu();
+    be->set_threads(2);
+    test_conv(be, 3, 7, 9, 4);
+    test_conv(be, 5, 1, 1, 2);
+    test_conv(be, 1, 2, 13, 3);
+    test_conv(be, 64, 40, 512, 4); /* several im2col row bands */
+    test_relu(be);
+    test_pool(be, TS_POOL_MAX, 2, 6, 8);
+    test_pool(be, TS_POOL_MAX, 3, 7, 5);
+    test_pool(be, TS_POOL_AVG, 3, 7, 5);
+    test_pool(be, TS_POOL_AVG, 1, 1, 3);
+    test_gram(be, 5, 37);
+    test_gram(be, 16, 300);
+    test_vector_ops(be);
+    test_adam(be);
+    TS_EXPECT(ts_backend_by_name("cpu") == be && ts_backend_by_name("nonesuch") == NULL, "backend lookup");
+    return ts_test_summary();
+}
