@@ -8,6 +8,12 @@ BUILD=${BUILD:-build}
 export TESSERA_BIN=${BIN:-bin/tessera}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# sanitizer builds (make test SANITIZE=1): Open MPI keeps allocations until exit; the slow unwinder
+# attributes them to its libraries so tests/sanitizer.supp can name them, and Tessera's own stay reported
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizer.supp:print_suppressions=0}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 total_pass=0; total_fail=0; failed_names=()
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/tessera-tests.XXXXXX")
 run_one() {

@@ -15,6 +15,7 @@ typedef struct {
     ts_preproc preproc;
     ts_vgg_weights weights;
     char *weights_path; /* NULL for the random stand-in */
+    int weights_missing; /* auto found no file */
     const char *preset; /* "random", "torchvision" or "caffe" */
     ts_loss_spec spec;
     ts_image content;          /* as read */

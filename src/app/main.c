@@ -79,7 +79,26 @@ int main(int argc, char **argv) {
         printf("tessera %s\n", TESSERA_VERSION);
         return 0;
     }
+    int want_help = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    if (want_help && !strcmp(cmd, "defaults")) {
+        printf("usage: tessera defaults\n\nPrints every run/grad option with its default as a JSON config (the content of\n"
+               "configs/default.json). null means: set by the weights' preset (see configs/README.md).\n");
+        return 0;
+    }
+    if (want_help && !strcmp(cmd, "layers")) {
+        printf("usage: tessera layers [--arch vgg16|vgg19]\n\nLists the layer names usable in --style-layers and "
+               "--content-layers, in network order.\n");
+        return 0;
+    }
+    if (want_help && (!strcmp(cmd, "version") || !strcmp(cmd, "help"))) {
+        usage(stdout);
+        return 0;
+    }
     if (!strcmp(cmd, "defaults")) {
+        if (argc > 2) {
+            fprintf(stderr, "tessera: error: defaults takes no options\n");
+            return 2;
+        }
         char *s = ts_options_defaults_json();
         fputs(s, stdout);
         free(s);

@@ -63,7 +63,7 @@ static const opt_def OPTS[] = {
     {"style-layers", T_STRS, OFF(style_layers), OFF(nstyle_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the style loss"},
     {"layer-weights", T_DBLS, OFF(layer_weights), OFF(nlayer_weights), 0, BIG, BOTH, NULL, "W[,W]",
      "lambda per style layer (default: the weights' preset)"},
-    {"content-layers", T_STRS, OFF(content_layers), OFF(ncontent_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the content loss"},
+    {"content-layers", T_STRS, OFF(content_layers), OFF(ncontent_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the content loss (random stand-in without this option: relu3_1)"},
     {"optimizer", T_STR, OFF(optimizer), 0, 0, 0, R, "lbfgs|adam", "NAME", "optimiser"},
     {"lbfgs-history", T_INT, OFF(lbfgs_history), 0, 1, 1000, R, NULL, "M", "L-BFGS pairs kept (costs 24*M bytes per pixel)"},
     {"learning-rate", T_DBL, OFF(learning_rate), 0, 1e-9, 1e3, R, NULL, "LR", "Adam step size, in [0,1] pixel units"},
@@ -477,7 +477,8 @@ void ts_options_print_help(ts_command cmd, const char *prog) {
         const opt_def *o = &OPTS[i];
         if (!(o->cmds & cmd)) continue;
         char flag[80], val[512];
-        snprintf(flag, sizeof flag, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        const char *arg = o->choices ? o->choices : o->arg;
+        snprintf(flag, sizeof flag, "--%s%s%s", o->name, arg ? " " : "", arg ? arg : "");
         printf("  %-34s %s", flag, o->help);
         value_json(&d, o, val, sizeof val);
         if (o->type == T_BOOL) printf("\n");

@@ -146,11 +146,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     char *path = NULL;
     if (strcmp(o->weights, "auto") == 0) {
         path = find_weights(o->arch);
-        if (!path && !o->quiet)
-            fprintf(stderr, "tessera: no %s weights found (weights/%s.safetensors or $TESSERA_WEIGHTS); using the "
-                            "random stand-in network random:0, which transfers texture and colour visibly weaker "
-                            "than ImageNet weights (see weights/README.md)\n",
-                    o->arch, o->arch);
+        job->weights_missing = !path;
     } else {
         int r = parse_random_seed(o->weights, &seed);
         if (r < 0) return ts_fail(err, "--weights %s: expected random:SEED with a whole number", o->weights);
@@ -249,6 +245,11 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
         if (ts_vgg_weights_load(path, job->arch, nconv, &job->weights, err)) return -1;
     } else {
         ts_vgg_weights_random(job->arch, seed, nconv, &job->weights);
+        if (job->weights_missing && !o->quiet) /* said once the input is known to be good */
+            fprintf(stderr, "tessera: no %s weights found (weights/%s.safetensors or $TESSERA_WEIGHTS); using the "
+                            "random stand-in network random:0, which transfers texture and colour visibly weaker "
+                            "than ImageNet weights (see weights/README.md)\n",
+                    o->arch, o->arch);
     }
     if (strcmp(o->preprocess, "auto") == 0) job->preproc = job->weights.preproc;
     else if (strcmp(o->preprocess, "caffe") == 0) job->preproc = TS_PREPROC_CAFFE;
@@ -403,8 +404,8 @@ int ts_job_run(ts_job *job, ts_err *err) {
     int global_iter = 0, total_iters = 0, rc = 0;
     for (int k = 0; k < job->nscales; k++) total_iters += job->iterations[k];
     if (!o->quiet)
-        fprintf(stderr, "tessera: %s, %s weights (%s, %s preset), %d thread%s, %d scale%s, %d iterations\n",
-                ts_arch_name(job->arch), job->weights.source, ts_preproc_name(job->preproc), job->preset,
+        fprintf(stderr, "tessera: %s, %s%s weights (%s, %s preset), %d thread%s, %d scale%s, %d iterations\n",
+                ts_arch_name(job->arch), job->weights.is_random ? "random stand-in " : "", job->weights.source, ts_preproc_name(job->preproc), job->preset,
                 job->threads, job->threads == 1 ? "" : "s", job->nscales, job->nscales == 1 ? "" : "s", total_iters);
     double iter_seconds = 0.0;
     int timed_iters = 0;
