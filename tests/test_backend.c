@@ -190,17 +190,41 @@ static void test_vector_ops(const ts_backend *be) {
     size_t m = (size_t)C * H * W;
     float *img = malloc(m * 4), *gt = calloc(m, 4), *ip = malloc(m * 4);
     randn(img, m, 1);
-    be->tv(img, C, H, W, 1.0f, gt);
+    be->tv(img, C, H, W, 0, 0, H, W, 1.0f, gt);
     double worst = 0, h = 1e-2;
     for (size_t q = 0; q < m; q++) {
         memcpy(ip, img, m * 4);
         ip[q] += (float)h;
-        double fp = be->tv(ip, C, H, W, 0, NULL);
+        double fp = be->tv(ip, C, H, W, 0, 0, H, W, 0, NULL);
         ip[q] = img[q] - (float)h;
-        double fm = be->tv(ip, C, H, W, 0, NULL);
+        double fm = be->tv(ip, C, H, W, 0, 0, H, W, 0, NULL);
         worst = fmax(worst, fabs((fp - fm) / (2 * h) - gt[q]));
     }
     TS_EXPECT(worst < 1e-3, "tv gradient FD worst %.3g", worst);
+    /* tv over rects that partition the image adds up to the whole (each pixel's right and lower
+     * differences counted by the rect that holds the pixel), gradients too */
+    float *gp = calloc(m, 4);
+    double parts = be->tv(img, C, H, W, 0, 0, 2, 3, 1.0f, gp) + be->tv(img, C, H, W, 0, 3, 2, 4, 1.0f, gp) +
+                   be->tv(img, C, H, W, 2, 0, 3, 7, 1.0f, gp);
+    double whole = be->tv(img, C, H, W, 0, 0, H, W, 0, NULL);
+    double gdiff = 0;
+    for (size_t q = 0; q < m; q++) gdiff = fmax(gdiff, fabs(gp[q] - gt[q]));
+    TS_EXPECT(fabs(parts - whole) < 1e-9 * whole && gdiff < 1e-5, "tv over a partition: %.9g vs %.9g, grad %.3g", parts,
+              whole, gdiff);
+    /* region_get then region_add into zeros puts the rect back and nothing else */
+    float *r = malloc((size_t)C * 2 * 3 * 4), *back = calloc(m, 4);
+    be->region_get(img, C, H, W, 1, 2, 2, 3, r);
+    be->region_add(r, C, H, W, 1, 2, 2, 3, back);
+    int rok = 1;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                size_t q = ((size_t)c * H + i) * W + j;
+                int inside = i >= 1 && i < 3 && j >= 2 && j < 5;
+                rok &= back[q] == (inside ? img[q] : 0.0f);
+            }
+    TS_EXPECT(rok, "region_get / region_add");
+    free(gp), free(r), free(back);
     free(x), free(y), free(t), free(g), free(x2), free(img), free(gt), free(ip);
 }
 

@@ -48,9 +48,14 @@ typedef struct ts_backend {
     void (*fill)(float v, float *x, size_t n);
     /* returns sum (x - t)^2 (double); if g: g += gscale * (x - t) */
     double (*sqdiff)(const float *x, const float *t, size_t n, float gscale, float *g);
-    /* total variation of a C x H x W image: returns sum over C,y,x of horizontal and vertical squared
-     * differences; if g: g += gscale * d/dx of that sum */
-    double (*tv)(const float *x, int C, int H, int W, float gscale, float *g);
+    /* total variation of a C x H x W image over the pixels of the rect (y0, x0, h, w): returns the sum
+     * of each such pixel's squared differences to its right and lower neighbours (where those lie in
+     * the image); if g: g += gscale * d/dx of that sum (which reaches neighbours outside the rect) */
+    double (*tv)(const float *x, int C, int H, int W, int y0, int x0, int h, int w, float gscale, float *g);
+    /* dst (C x h x w) = the rect (y0, x0, h, w) of src (C x H x W) */
+    void (*region_get)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
+    /* the rect (y0, x0, h, w) of dst (C x H x W) += src (C x h x w) */
+    void (*region_add)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
     /* Adam update for n parameters at step t (1-based) */
     void (*adam_step)(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                       float beta2, float eps, int t);

@@ -27,6 +27,23 @@ typedef struct {
     double total, content, style, tv;
 } ts_loss_terms;
 
+/* A rectangle of a layer's output (or of the image), in the local tensor's coordinates. */
+typedef struct {
+    int y, x, h, w;
+} ts_region;
+
+/* Where the losses are read when the image is split into tiles: the owned region of the image and of
+ * each loss layer's output, with the global sizes the loss is normalised by. Partial sums over owned
+ * regions, added across tiles, give exactly the whole image's loss. */
+typedef struct {
+    ts_region image;
+    double image_hw; /* global H * W */
+    ts_region style[TS_MAX_LOSS_LAYERS];
+    double style_m[TS_MAX_LOSS_LAYERS]; /* global positions M of the layer */
+    ts_region content[TS_MAX_LOSS_LAYERS];
+    double content_m[TS_MAX_LOSS_LAYERS];
+} ts_objective_tile;
+
 typedef struct {
     ts_vgg *net;
     ts_loss_spec spec;
@@ -34,10 +51,13 @@ typedef struct {
     float *gram[TS_MAX_LOSS_LAYERS];         /* G(x) - A after an evaluation */
     float *content_target[TS_MAX_LOSS_LAYERS];
     int content_h, content_w; /* input size the content targets were taken at */
+    int tiled;
+    ts_objective_tile tile;
+    double *partials; /* this evaluation's packed partial sums */
     ts_loss_terms last;
-    /* Optional hook run on the packed style Grams of the current image before the loss is formed (the
-     * place where distributed modes sum partial Grams). NULL in a single process. */
-    void (*reduce_grams)(float *grams, size_t n, void *ctx);
+    /* Optional hook run once per evaluation on the packed partial sums (style Grams, content and TV
+     * sums) before the loss is formed: where distributed modes add the tiles' partials. */
+    void (*reduce)(double *partials, size_t n, void *ctx);
     void *reduce_ctx;
 } ts_objective;
 
@@ -52,10 +72,26 @@ void ts_objective_free(ts_objective *obj);
  * (normalised here to sum 1; NULL = equal). */
 void ts_objective_set_style(ts_objective *obj, const float *const *styles, const int *h, const int *w,
                             const double *blend, int nstyles);
+/* The style targets packed layer after layer (host memory, ts_objective_ntargets floats), so one rank
+ * can compute them and the others receive them. */
+size_t ts_objective_ntargets(const ts_objective *obj);
+void ts_objective_get_targets(const ts_objective *obj, float *packed);
+void ts_objective_set_targets(ts_objective *obj, const float *packed);
+
 /* Content features of a 3 x H x W image (backend memory); evaluations must use the same size. */
 void ts_objective_set_content(ts_objective *obj, const float *content, int H, int W);
+/* Read the losses over owned regions only (tile != NULL) or over everything (NULL, the default). */
+void ts_objective_set_tile(ts_objective *obj, const ts_objective_tile *tile);
 
-/* L(x) and, if grad is not NULL, dL/dx (3 x H x W, backend memory, overwritten). */
+/* The two halves of an evaluation, for callers that add partials across tiles themselves:
+ * forward ADDS this tile's partial sums into partials (ts_objective_npartials doubles); backward takes
+ * the totals and writes dL/dx for this tile's input (grad, overwritten; it reaches halo pixels). */
+size_t ts_objective_npartials(const ts_objective *obj);
+void ts_objective_forward(ts_objective *obj, const float *x, double *partials);
+ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, const float *x, float *grad);
+
+/* L(x) and, if grad is not NULL, dL/dx (3 x H x W, backend memory, overwritten): forward, the reduce
+ * hook, backward. */
 ts_loss_terms ts_objective_eval(ts_objective *obj, const float *x, float *grad);
 
 #endif

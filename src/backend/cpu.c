@@ -221,14 +221,15 @@ static double cpu_sqdiff(const float *x, const float *t, size_t n, float gscale,
     return s;
 }
 
-static double cpu_tv(const float *x, int C, int H, int W, float gscale, float *g) {
+static double cpu_tv(const float *x, int C, int H, int W, int y0, int x0, int h, int w, float gscale, float *g) {
     double s = 0.0;
+    /* channels in parallel: a channel's gradient is written by one thread only */
 #pragma omp parallel for reduction(+ : s) schedule(static)
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * H * W;
         float *gc = g ? g + (size_t)c * H * W : NULL;
-        for (int i = 0; i < H; i++) {
-            for (int j = 0; j < W; j++) {
+        for (int i = y0; i < y0 + h; i++) {
+            for (int j = x0; j < x0 + w; j++) {
                 float v = xc[(size_t)i * W + j];
                 if (j + 1 < W) {
                     float d = xc[(size_t)i * W + j + 1] - v;
@@ -250,6 +251,23 @@ static double cpu_tv(const float *x, int C, int H, int W, float gscale, float *g
         }
     }
     return s;
+}
+
+static void cpu_region_get(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst) {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < h; i++)
+            memcpy(dst + ((size_t)c * h + i) * w, src + ((size_t)c * H + y0 + i) * W + x0, sizeof(float) * (size_t)w);
+}
+
+static void cpu_region_add(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst) {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < h; i++) {
+            const float *s = src + ((size_t)c * h + i) * w;
+            float *d = dst + ((size_t)c * H + y0 + i) * W + x0;
+            for (int j = 0; j < w; j++) d[j] += s[j];
+        }
 }
 
 static void cpu_adam_step(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
@@ -289,6 +307,8 @@ static const ts_backend cpu_backend = {
     .fill = cpu_fill,
     .sqdiff = cpu_sqdiff,
     .tv = cpu_tv,
+    .region_get = cpu_region_get,
+    .region_add = cpu_region_add,
     .adam_step = cpu_adam_step,
 };
 

@@ -1,6 +1,11 @@
-/* loss.c - content, style and TV losses and their gradients, on top of the VGG passes. */
+/* loss.c - content, style and TV losses and their gradients, on top of the VGG passes.
+ *
+ * An evaluation is forward (network, then partial sums: Gram matrices, content and TV sums over the
+ * owned region) and backward (loss from the totals, then gradients). In one process the totals are
+ * the partials; tiled runs add the partials of every tile in between. */
 #include "tessera/loss.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int ts_loss_spec_deepest(const ts_loss_spec *spec) {
@@ -18,15 +23,30 @@ void ts_loss_spec_keep(const ts_loss_spec *spec, int *keep) {
     for (int i = 0; i < spec->ncontent; i++) keep[spec->content_layer[i]] = 1;
 }
 
+static const ts_layer *layer(const ts_objective *obj, int l) { return &obj->net->layers[l]; }
+static size_t positions(const ts_layer *L) { return (size_t)L->out_h * L->out_w; }
+static size_t style_c(const ts_objective *obj, int i) { return (size_t)layer(obj, obj->spec.style_layer[i])->out_c; }
+
+size_t ts_objective_ntargets(const ts_objective *obj) {
+    size_t n = 0;
+    for (int i = 0; i < obj->spec.nstyle; i++) n += style_c(obj, i) * style_c(obj, i);
+    return n;
+}
+
+size_t ts_objective_npartials(const ts_objective *obj) {
+    return ts_objective_ntargets(obj) + (size_t)obj->spec.ncontent + 1;
+}
+
 void ts_objective_init(ts_objective *obj, ts_vgg *net, const ts_loss_spec *spec) {
     memset(obj, 0, sizeof *obj);
     obj->net = net;
     obj->spec = *spec;
     for (int i = 0; i < spec->nstyle; i++) {
-        size_t C = (size_t)net->layers[spec->style_layer[i]].out_c;
+        size_t C = style_c(obj, i);
         obj->style_target[i] = net->be->alloc(C * C);
         obj->gram[i] = net->be->alloc(C * C);
     }
+    obj->partials = ts_calloc(ts_objective_npartials(obj), sizeof(double));
 }
 
 void ts_objective_free(ts_objective *obj) {
@@ -36,21 +56,16 @@ void ts_objective_free(ts_objective *obj) {
         if (obj->gram[i]) be->free(obj->gram[i]);
         if (obj->content_target[i]) be->free(obj->content_target[i]);
     }
+    free(obj->partials);
     memset(obj, 0, sizeof *obj);
 }
-
-static const ts_layer *layer(const ts_objective *obj, int l) { return &obj->net->layers[l]; }
-static size_t positions(const ts_layer *L) { return (size_t)L->out_h * L->out_w; }
 
 void ts_objective_set_style(ts_objective *obj, const float *const *styles, const int *h, const int *w,
                             const double *blend, int nstyles) {
     const ts_backend *be = obj->net->be;
     double bsum = 0.0;
     for (int s = 0; s < nstyles; s++) bsum += blend ? blend[s] : 1.0;
-    for (int i = 0; i < obj->spec.nstyle; i++) {
-        size_t C = (size_t)layer(obj, obj->spec.style_layer[i])->out_c;
-        be->fill(0.0f, obj->style_target[i], C * C);
-    }
+    for (int i = 0; i < obj->spec.nstyle; i++) be->fill(0.0f, obj->style_target[i], style_c(obj, i) * style_c(obj, i));
     for (int s = 0; s < nstyles; s++) {
         double b = (blend ? blend[s] : 1.0) / bsum;
         ts_vgg_forward(obj->net, styles[s], h[s], w[s]);
@@ -60,6 +75,22 @@ void ts_objective_set_style(ts_objective *obj, const float *const *styles, const
             be->gram(L->out, L->out_c, M, (float)(b / (double)M), obj->gram[i]);
             be->axpy(1.0f, obj->gram[i], obj->style_target[i], (size_t)L->out_c * L->out_c);
         }
+    }
+}
+
+void ts_objective_get_targets(const ts_objective *obj, float *packed) {
+    for (int i = 0; i < obj->spec.nstyle; i++) {
+        size_t n = style_c(obj, i) * style_c(obj, i);
+        obj->net->be->download(packed, obj->style_target[i], n);
+        packed += n;
+    }
+}
+
+void ts_objective_set_targets(ts_objective *obj, const float *packed) {
+    for (int i = 0; i < obj->spec.nstyle; i++) {
+        size_t n = style_c(obj, i) * style_c(obj, i);
+        obj->net->be->upload(obj->style_target[i], packed, n);
+        packed += n;
     }
 }
 
@@ -77,63 +108,180 @@ void ts_objective_set_content(ts_objective *obj, const float *content, int H, in
     obj->content_w = W;
 }
 
-/* Backward injection: adds each loss's dL/dF at the layers it reads. */
-static void inject(void *ctx, int l, float *grad) {
-    ts_objective *obj = ctx;
-    const ts_backend *be = obj->net->be;
-    const ts_layer *L = layer(obj, l);
-    double C = L->out_c, M = (double)positions(L);
-    for (int i = 0; i < obj->spec.nstyle; i++) {
-        if (obj->spec.style_layer[i] != l || obj->spec.style_lambda[i] == 0.0) continue;
-        /* d/dF of lambda/(4C^2) sum (G-A)^2 with G = F F^T / M is lambda/(C^2 M) (G-A) F */
-        double s = obj->spec.beta * obj->spec.style_lambda[i] / (C * C * M);
-        be->gram_backward(obj->gram[i], L->out, L->out_c, (size_t)M, (float)s, grad);
-    }
-    for (int i = 0; i < obj->spec.ncontent; i++) {
-        if (obj->spec.content_layer[i] != l) continue;
-        double s = obj->spec.alpha / (2.0 * C * M);
-        be->sqdiff(L->out, obj->content_target[i], (size_t)(C * M), (float)s, grad);
-    }
+void ts_objective_set_tile(ts_objective *obj, const ts_objective_tile *tile) {
+    obj->tiled = tile != NULL;
+    if (tile) obj->tile = *tile;
 }
 
-ts_loss_terms ts_objective_eval(ts_objective *obj, const float *x, float *grad) {
+/* The region losses read at a layer and the position count they are normalised by. */
+static ts_region style_region(const ts_objective *obj, int i, double *M) {
+    const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
+    if (obj->tiled) {
+        *M = obj->tile.style_m[i];
+        return obj->tile.style[i];
+    }
+    *M = (double)positions(L);
+    return (ts_region){0, 0, L->out_h, L->out_w};
+}
+
+static ts_region content_region(const ts_objective *obj, int i, double *M) {
+    const ts_layer *L = layer(obj, obj->spec.content_layer[i]);
+    if (obj->tiled) {
+        *M = obj->tile.content_m[i];
+        return obj->tile.content[i];
+    }
+    *M = (double)positions(L);
+    return (ts_region){0, 0, L->out_h, L->out_w};
+}
+
+static int is_whole(const ts_layer *L, ts_region r) {
+    return r.y == 0 && r.x == 0 && r.h == L->out_h && r.w == L->out_w;
+}
+
+/* The region of a layer-shaped tensor as a contiguous C x h x w buffer: the tensor itself when the
+ * region is all of it, else a copy (*owned set, to be freed). */
+static float *region_view(const ts_backend *be, const ts_layer *L, const float *t, ts_region r, int *owned) {
+    if (is_whole(L, r)) {
+        *owned = 0;
+        return (float *)t;
+    }
+    float *buf = be->alloc((size_t)L->out_c * r.h * r.w);
+    be->region_get(t, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, buf);
+    *owned = 1;
+    return buf;
+}
+
+void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
     ts_vgg *net = obj->net;
     const ts_backend *be = net->be;
     const ts_loss_spec *sp = &obj->spec;
     int H = obj->content_h, W = obj->content_w;
-    ts_loss_terms t = {0};
-
     ts_vgg_forward(net, x, H, W);
+    double *p = partials;
+    size_t maxcc = 0;
+    for (int i = 0; i < sp->nstyle; i++)
+        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
+    float *host = ts_malloc(sizeof(float) * (maxcc ? maxcc : 1));
     for (int i = 0; i < sp->nstyle; i++) {
         const ts_layer *L = layer(obj, sp->style_layer[i]);
-        be->gram(L->out, L->out_c, positions(L), (float)(1.0 / (double)positions(L)), obj->gram[i]);
+        double M;
+        ts_region r = style_region(obj, i, &M);
+        int owned;
+        float *F = region_view(be, L, L->out, r, &owned);
+        size_t CC = (size_t)L->out_c * L->out_c;
+        be->gram(F, L->out_c, (size_t)r.h * r.w, (float)(1.0 / M), obj->gram[i]);
+        be->download(host, obj->gram[i], CC);
+        for (size_t k = 0; k < CC; k++) p[k] += host[k];
+        p += CC;
+        if (owned) be->free(F);
     }
-    if (obj->reduce_grams)
-        for (int i = 0; i < sp->nstyle; i++) {
-            size_t C = (size_t)layer(obj, sp->style_layer[i])->out_c;
-            obj->reduce_grams(obj->gram[i], C * C, obj->reduce_ctx);
-        }
-    double e_style = 0.0, e_content = 0.0;
-    for (int i = 0; i < sp->nstyle; i++) {
-        size_t C = (size_t)layer(obj, sp->style_layer[i])->out_c;
-        be->axpy(-1.0f, obj->style_target[i], obj->gram[i], C * C); /* gram[i] = G - A */
-        e_style += sp->style_lambda[i] / (4.0 * (double)C * C) * be->dot(obj->gram[i], obj->gram[i], C * C);
-    }
+    free(host);
     for (int i = 0; i < sp->ncontent; i++) {
         const ts_layer *L = layer(obj, sp->content_layer[i]);
-        double n = (double)L->out_c * positions(L);
-        e_content += be->sqdiff(L->out, obj->content_target[i], (size_t)n, 0.0f, NULL) / (4.0 * n);
+        double M;
+        ts_region r = content_region(obj, i, &M);
+        int o1, o2;
+        float *F = region_view(be, L, L->out, r, &o1), *P = region_view(be, L, obj->content_target[i], r, &o2);
+        *p++ += be->sqdiff(F, P, (size_t)L->out_c * r.h * r.w, 0.0f, NULL) / (4.0 * L->out_c * M);
+        if (o1) be->free(F);
+        if (o2) be->free(P);
     }
-    double tv_norm = 1.0 / (3.0 * H * W);
+    ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
+    double hw = obj->tiled ? obj->tile.image_hw : (double)H * W;
+    *p += be->tv(x, 3, H, W, ri.y, ri.x, ri.h, ri.w, 0.0f, NULL) / (3.0 * hw);
+}
+
+/* Backward injection: adds each loss's dL/dF at the layers it reads (owned regions only). */
+static void inject(void *ctx, int l, float *grad) {
+    ts_objective *obj = ctx;
+    const ts_backend *be = obj->net->be;
+    const ts_layer *L = layer(obj, l);
+    double C = L->out_c;
+    for (int i = 0; i < obj->spec.nstyle; i++) {
+        if (obj->spec.style_layer[i] != l || obj->spec.style_lambda[i] == 0.0) continue;
+        double M;
+        ts_region r = style_region(obj, i, &M);
+        /* d/dF of lambda/(4C^2) sum (G-A)^2 with G = F F^T / M is lambda/(C^2 M) (G-A) F */
+        float s = (float)(obj->spec.beta * obj->spec.style_lambda[i] / (C * C * M));
+        if (is_whole(L, r)) {
+            be->gram_backward(obj->gram[i], L->out, L->out_c, (size_t)r.h * r.w, s, grad);
+        } else {
+            int owned;
+            float *F = region_view(be, L, L->out, r, &owned);
+            float *dF = be->alloc((size_t)L->out_c * r.h * r.w);
+            be->gram_backward(obj->gram[i], F, L->out_c, (size_t)r.h * r.w, s, dF);
+            be->region_add(dF, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, grad);
+            be->free(dF);
+            be->free(F);
+        }
+    }
+    for (int i = 0; i < obj->spec.ncontent; i++) {
+        if (obj->spec.content_layer[i] != l) continue;
+        double M;
+        ts_region r = content_region(obj, i, &M);
+        float s = (float)(obj->spec.alpha / (2.0 * C * M));
+        size_t n = (size_t)L->out_c * r.h * r.w;
+        if (is_whole(L, r)) {
+            be->sqdiff(L->out, obj->content_target[i], n, s, grad);
+        } else {
+            int o1, o2;
+            float *F = region_view(be, L, L->out, r, &o1), *P = region_view(be, L, obj->content_target[i], r, &o2);
+            float *dF = be->alloc(n);
+            be->sqdiff(F, P, n, s, dF);
+            be->region_add(dF, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, grad);
+            be->free(dF);
+            be->free(F);
+            be->free(P);
+        }
+    }
+}
+
+ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, const float *x, float *grad) {
+    const ts_backend *be = obj->net->be;
+    const ts_loss_spec *sp = &obj->spec;
+    int H = obj->content_h, W = obj->content_w;
+    ts_loss_terms t = {0};
+    const double *p = totals;
+    double e_style = 0.0, e_content = 0.0;
+    size_t maxcc = 1;
+    for (int i = 0; i < sp->nstyle; i++)
+        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
+    float *A = ts_malloc(sizeof(float) * maxcc), *D = ts_malloc(sizeof(float) * maxcc);
+    for (int i = 0; i < sp->nstyle; i++) {
+        size_t C = style_c(obj, i), CC = C * C;
+        be->download(A, obj->style_target[i], CC);
+        double e = 0.0;
+        for (size_t k = 0; k < CC; k++) {
+            double d = p[k] - (double)A[k];
+            e += d * d;
+            D[k] = (float)d;
+        }
+        be->upload(obj->gram[i], D, CC); /* G - A, read by the backward pass */
+        e_style += sp->style_lambda[i] / (4.0 * (double)C * C) * e;
+        p += CC;
+    }
+    free(A);
+    free(D);
+    for (int i = 0; i < sp->ncontent; i++) e_content += *p++;
+    double e_tv = *p;
     t.content = sp->alpha * e_content;
     t.style = sp->beta * e_style;
-    if (grad) {
-        ts_vgg_backward(net, inject, obj, grad);
-        t.tv = sp->gamma * tv_norm * be->tv(x, 3, H, W, (float)(sp->gamma * tv_norm), grad);
-    } else {
-        t.tv = sp->gamma * tv_norm * be->tv(x, 3, H, W, 0.0f, NULL);
-    }
+    t.tv = sp->gamma * e_tv;
     t.total = t.content + t.style + t.tv;
+    if (grad) {
+        ts_vgg_backward(obj->net, inject, obj, grad);
+        ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
+        double hw = obj->tiled ? obj->tile.image_hw : (double)H * W;
+        be->tv(x, 3, H, W, ri.y, ri.x, ri.h, ri.w, (float)(sp->gamma / (3.0 * hw)), grad);
+    }
     obj->last = t;
     return t;
+}
+
+ts_loss_terms ts_objective_eval(ts_objective *obj, const float *x, float *grad) {
+    size_t n = ts_objective_npartials(obj);
+    memset(obj->partials, 0, sizeof(double) * n);
+    ts_objective_forward(obj, x, obj->partials);
+    if (obj->reduce) obj->reduce(obj->partials, n, obj->reduce_ctx);
+    return ts_objective_backward(obj, obj->partials, x, grad);
 }
