@@ -1,14 +1,33 @@
 /* comm.h - the only interface to MPI. The binary is always MPI-capable; a single process started
- * without mpirun is a world of one. */
+ * without mpirun is a world of one. Every function here is collective over all ranks unless noted.
+ * Time spent inside MPI is accumulated for the per-rank timing report. */
 #ifndef TESSERA_COMM_H
 #define TESSERA_COMM_H
 
+#include <stddef.h>
+
 void ts_comm_init(int *argc, char ***argv);
 void ts_comm_finalize(void);
-int ts_comm_rank(void);
-int ts_comm_size(void);
-/* Ends every rank with this exit code (MPI_Abort when more than one rank runs). */
+int ts_comm_rank(void); /* not collective */
+int ts_comm_size(void); /* not collective */
+/* Ends every rank with this exit code (MPI_Abort when more than one rank runs). Not collective. */
 void ts_comm_abort(int code);
-double ts_comm_wtime(void);
+double ts_comm_wtime(void);   /* not collective */
+double ts_comm_seconds(void); /* seconds spent in communication so far; not collective */
+
+void ts_comm_barrier(void);
+/* Broadcasts bytes from root (any size: sent in pieces under MPI's int limit). */
+void ts_comm_bcast(void *buf, size_t bytes, int root);
+/* The maximum of v over ranks (e.g. agreeing that one rank failed). */
+int ts_comm_max_int(int v);
+/* Element-wise sum over ranks, in place. */
+void ts_comm_sum_double(double *buf, size_t n);
+/* Per-rank counts and displacements in floats, as MPI_Alltoallv / Gatherv / Scatterv. */
+void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *sdispls, float *recv,
+                             const int *rcounts, const int *rdispls);
+void ts_comm_gatherv_float(const float *send, int n, float *recv, const int *counts, const int *displs, int root);
+void ts_comm_scatterv_float(const float *send, const int *counts, const int *displs, float *recv, int n, int root);
+/* Gathers one double per rank on every rank (timing summaries). */
+void ts_comm_allgather_double(double v, double *all);
 
 #endif

@@ -37,6 +37,17 @@ void ts_job_free(ts_job *job);
 /* The run command: optimise and write --output. Returns 0, or -1 with err (input problems found late,
  * e.g. an output that cannot be written). */
 int ts_job_run(ts_job *job, ts_err *err);
+/* Pieces of a run that the tiled drivers share (k: scale index). */
+void ts_job_scale_size(const ts_job *job, int k, int *W, int *H);
+/* the content at scale k: orig (for colour preservation) and for_loss (grey with --luminance-only) */
+void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss);
+/* the style targets at scale k, computed with obj's network */
+void ts_job_style_targets(ts_job *job, ts_objective *obj, int k);
+/* the starting image of scale k: --init at k = 0, else prev upsampled */
+void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start);
+/* --original-colors / --luminance-only applied to a finished image */
+void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig);
+
 /* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
 int ts_job_grad(ts_job *job, ts_err *err);
 

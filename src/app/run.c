@@ -299,19 +299,21 @@ static float *upload_image(const ts_backend *be, const ts_image *img) {
     return d;
 }
 
-/* Sets up targets for scale k and the starting image (from the previous scale when k > 0). */
-static void setup_scale(ts_state *st, int k) {
-    ts_job *job = st->job;
+void ts_job_scale_size(const ts_job *job, int k, int *W, int *H) {
+    ts_image_fit_long_side(job->content.w, job->content.h, job->scales[k], W, H);
+}
+
+void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss) {
+    int W, H;
+    ts_job_scale_size(job, k, &W, &H);
+    ts_image_resize(&job->content, W, H, orig);
+    ts_image_resize(orig, W, H, for_loss);
+    if (job->opt->luminance_only) ts_color_to_luminance(for_loss->data, (size_t)W * H);
+}
+
+void ts_job_style_targets(ts_job *job, ts_objective *obj, int k) {
     const ts_options *o = job->opt;
     const ts_backend *be = job->be;
-    int W, H;
-    ts_image_fit_long_side(job->content.w, job->content.h, job->scales[k], &W, &H);
-    ts_image_free(&st->content_scaled);
-    ts_image_resize(&job->content, W, H, &st->content_scaled);
-    ts_image c;
-    ts_image_resize(&st->content_scaled, W, H, &c);
-    if (o->luminance_only) ts_color_to_luminance(c.data, (size_t)W * H);
-
     int sl = (int)lround(job->scales[k] * o->style_scale);
     float *sd[TS_MAX_LIST];
     int sw[TS_MAX_LIST], sh[TS_MAX_LIST];
@@ -323,33 +325,55 @@ static void setup_scale(ts_state *st, int k) {
         sd[s] = upload_image(be, &si);
         ts_image_free(&si);
     }
-    ts_objective_set_style(&st->obj, (const float *const *)sd, sh, sw,
+    ts_objective_set_style(obj, (const float *const *)sd, sh, sw,
                            o->nstyle_blend_weights ? o->style_blend_weights : NULL, job->nstyle);
     for (int s = 0; s < job->nstyle; s++) be->free(sd[s]);
+}
+
+void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start) {
+    const ts_options *o = job->opt;
+    int W, H;
+    ts_job_scale_size(job, k, &W, &H);
+    if (k > 0) { /* upsample the previous scale's result */
+        ts_image_resize(prev, W, H, start);
+    } else if (strcmp(o->init, "content") == 0) {
+        ts_image_resize(content_for_loss, W, H, start);
+    } else if (strcmp(o->init, "random") == 0) {
+        ts_image_alloc(start, W, H);
+        uint64_t s = (uint64_t)o->seed * 0x9E3779B97F4A7C15ull + 1;
+        for (size_t i = 0; i < ts_numel(3, H, W); i++) start->data[i] = (float)ts_rng_uniform(&s);
+    } else {
+        ts_image_resize(&job->init, W, H, start);
+    }
+}
+
+void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig) {
+    if (job->opt->original_colors || job->opt->luminance_only)
+        ts_color_combine(img->data, content_orig->data, img->data, (size_t)img->w * img->h);
+}
+
+/* Sets up targets for scale k and the starting image (from the previous scale when k > 0). */
+static void setup_scale(ts_state *st, int k) {
+    ts_job *job = st->job;
+    const ts_backend *be = job->be;
+    int W, H;
+    ts_job_scale_size(job, k, &W, &H);
+    ts_image_free(&st->content_scaled);
+    ts_image c, start = {0}, prev = {0};
+    ts_job_content(job, k, &st->content_scaled, &c);
+    ts_job_style_targets(job, &st->obj, k);
     float *cd = upload_image(be, &c);
     ts_objective_set_content(&st->obj, cd, H, W);
-
-    size_t n = ts_numel(3, H, W);
-    ts_image start = {0};
-    if (k > 0) { /* upsample the previous scale's result */
-        ts_image prev;
+    be->free(cd);
+    if (k > 0) {
         ts_image_alloc(&prev, st->W, st->H);
         be->download(prev.data, st->x, ts_numel(3, st->H, st->W));
-        ts_image_resize(&prev, W, H, &start);
-        ts_image_free(&prev);
-    } else if (strcmp(o->init, "content") == 0) {
-        ts_image_resize(&c, W, H, &start);
-    } else if (strcmp(o->init, "random") == 0) {
-        ts_image_alloc(&start, W, H);
-        uint64_t s = (uint64_t)o->seed * 0x9E3779B97F4A7C15ull + 1;
-        for (size_t i = 0; i < n; i++) start.data[i] = (float)ts_rng_uniform(&s);
-    } else {
-        ts_image_resize(&job->init, W, H, &start);
     }
+    ts_job_start(job, k, &prev, &c, &start);
+    ts_image_free(&prev);
     if (st->x) be->free(st->x);
     st->x = upload_image(be, &start);
     ts_image_free(&start);
-    be->free(cd);
     ts_image_free(&c);
     st->W = W;
     st->H = H;
@@ -374,11 +398,9 @@ static void state_free(ts_state *st) {
 
 /* The image as it will be written: colours put back if asked. */
 static void final_image(ts_state *st, ts_image *out) {
-    const ts_options *o = st->job->opt;
     ts_image_alloc(out, st->W, st->H);
     st->job->be->download(out->data, st->x, ts_numel(3, st->H, st->W));
-    if (o->original_colors || o->luminance_only)
-        ts_color_combine(out->data, st->content_scaled.data, out->data, (size_t)st->W * st->H);
+    ts_job_final_colors(st->job, out, &st->content_scaled);
 }
 
 static char *iter_name(const char *output, int iter) {

@@ -1,0 +1,34 @@
+/* halo.h - moving tile halos between ranks for the exact mode.
+ *
+ * Every local tile keeps its extended rect (owned pixels plus halo) as a 3 x ext.h x ext.w host
+ * buffer. forward() fills each halo from the tiles that own those pixels; reverse() is its adjoint:
+ * the gradient that landed in a halo is sent back and added to the owner's pixels. One
+ * MPI_Alltoallv each way; the plan (which rectangles go where) is computed once per grid. */
+#ifndef TESSERA_HALO_H
+#define TESSERA_HALO_H
+
+#include "tessera/tiles.h"
+
+typedef struct {
+    int src, dst; /* owner tile, tile whose halo needs the pixels */
+    ts_rect r;    /* global pixel rect: own(src) intersected with ext(dst) */
+} ts_halo_piece;
+
+typedef struct {
+    ts_tile_grid grid;
+    int nranks, rank;
+    int npieces;
+    ts_halo_piece *pieces;
+    int *scounts, *sdispls, *rcounts, *rdispls; /* forward direction, floats per rank */
+    float *sendbuf, *recvbuf;
+    size_t nsend, nrecv;
+    long bytes_per_exchange; /* this rank's sent bytes */
+} ts_halo_plan;
+
+void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank);
+void ts_halo_plan_free(ts_halo_plan *p);
+/* ext[i]: the extended buffer of the i-th tile this rank holds (tiles in ts_tiles_rank_first order) */
+void ts_halo_forward(ts_halo_plan *p, float *const *ext);
+void ts_halo_reverse(ts_halo_plan *p, float *const *ext);
+
+#endif
