@@ -15,6 +15,9 @@ void ts_comm_abort(int code);
 double ts_comm_wtime(void);   /* not collective */
 double ts_comm_seconds(void); /* seconds spent in communication so far; not collective */
 
+/* Ranks on this node (MPI_Comm_split_type shared); not collective after init. */
+int ts_comm_local_size(void);
+
 void ts_comm_barrier(void);
 /* Broadcasts bytes from root (any size: sent in pieces under MPI's int limit). */
 void ts_comm_bcast(void *buf, size_t bytes, int root);

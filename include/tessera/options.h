@@ -52,6 +52,10 @@ typedef struct {
     /* colour */
     int original_colors;
     int luminance_only;
+    /* distribution */
+    char *mode;  /* single | independent | exact | auto */
+    char *tiles; /* "RxC", NULL: a grid that fits the ranks */
+    int halo;    /* px, -1: what the mode needs */
     /* run */
     long seed;
     int threads;

@@ -6,6 +6,7 @@
 #include "tessera/comm.h"
 #include "tessera/options.h"
 #include "tessera/run.h"
+#include "tessera/tiled.h"
 #include "tessera/vgg.h"
 
 #define TESSERA_VERSION "0.1.0"
@@ -46,21 +47,44 @@ static int cmd_layers(int argc, char **argv) {
     return 0;
 }
 
+/* One image in the single mode: rank 0 works, the other ranks (if any) wait. */
+static int single_job(ts_command cmd, ts_options *o, ts_err *err) {
+    ts_job job;
+    int rc = ts_job_prepare(&job, o, cmd == TS_CMD_RUN, err);
+    if (rc == 0) rc = cmd == TS_CMD_RUN ? ts_job_run(&job, err) : ts_job_grad(&job, err);
+    ts_job_free(&job);
+    return rc;
+}
+
 static int cmd_job(ts_command cmd, int argc, char **argv) {
     ts_options o;
     ts_err err = {{0}};
-    ts_job job;
     ts_options_defaults(&o);
-    int rc = ts_options_parse(&o, cmd, argc, argv, &err);
+    int rank = ts_comm_rank(), size = ts_comm_size();
+    /* every rank parses the same arguments; rank 0 alone reports */
+    int rc = ts_options_parse(&o, cmd, argc, argv, rank == 0 ? &err : NULL);
     if (rc == 1) {
         ts_options_free(&o);
         return 0;
     }
-    if (rc == 0) rc = ts_job_prepare(&job, &o, cmd == TS_CMD_RUN, &err);
-    else memset(&job, 0, sizeof job);
-    if (rc == 0) rc = cmd == TS_CMD_RUN ? ts_job_run(&job, &err) : ts_job_grad(&job, &err);
-    if (rc != 0) fprintf(stderr, "tessera: error: %s\n", err.msg);
-    ts_job_free(&job);
+    int mode = TS_MODE_SINGLE;
+    if (rc == 0) {
+        if (!strcmp(o.mode, "exact") || (!strcmp(o.mode, "auto") && size > 1)) mode = TS_MODE_EXACT;
+        else if (!strcmp(o.mode, "independent")) mode = TS_MODE_INDEPENDENT;
+        if (mode == TS_MODE_INDEPENDENT && cmd == TS_CMD_GRAD)
+            rc = ts_fail(&err, "grad works in the single and exact modes (--mode independent has no global gradient)");
+    }
+    if (rc == 0 && mode == TS_MODE_SINGLE) {
+        if (rank == 0) {
+            if (size > 1 && !o.quiet)
+                fprintf(stderr, "tessera: --mode single: rank 0 works on the image, the other %d rank%s wait\n",
+                        size - 1, size == 2 ? "" : "s");
+            rc = single_job(cmd, &o, &err);
+        }
+    } else if (rc == 0) {
+        rc = ts_tiled_main(cmd, &o, mode, &err);
+    }
+    if (rc != 0 && rank == 0) fprintf(stderr, "tessera: error: %s\n", err.msg);
     ts_options_free(&o);
     return rc ? 2 : 0;
 }
@@ -111,13 +135,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     ts_comm_init(&argc, &argv);
-    int rc = 0;
-    if (ts_comm_rank() == 0) {
-        if (ts_comm_size() > 1)
-            fprintf(stderr, "tessera: %d ranks started; this version runs one image on rank 0 only\n", ts_comm_size());
-        rc = cmd_job(c, argc - 2, argv + 2);
-    }
-    /* the other ranks hold no work in this version, so an input error needs no abort: all finalize */
+    /* input errors are found on rank 0 and agreed on collectively, so every rank ends here together */
+    int rc = cmd_job(c, argc - 2, argv + 2);
     ts_comm_finalize();
     return rc;
 }

@@ -71,6 +71,11 @@ static const opt_def OPTS[] = {
      "keep the content's colours: output luminance, content chroma"},
     {"luminance-only", T_BOOL, OFF(luminance_only), 0, 0, 1, BOTH, NULL, NULL,
      "transfer style on luminance only (content and style greyed, content chroma put back)"},
+    {"mode", T_STR, OFF(mode), 0, 0, 0, BOTH, "auto|single|independent|exact", "MODE",
+     "under mpirun: single (rank 0 alone), independent (blended tiles), exact (cooperating tiles, equals single); auto: single on one rank, exact on more"},
+    {"tiles", T_STR, OFF(tiles), 0, 0, 0, BOTH, NULL, "RxC", "tile grid for independent/exact (default: one tile per rank)"},
+    {"halo", T_INT, OFF(halo), 0, -1, 1e6, BOTH, NULL, "PX",
+     "tile halo in pixels, rounded up to 16 (-1: the receptive margin of the deepest loss layer)"},
     {"seed", T_LONG, OFF(seed), 0, 0, 9.2e18, BOTH, NULL, "N", "seed for random init"},
     {"threads", T_INT, OFF(threads), 0, 0, 1024, BOTH, NULL, "N", "CPU threads (0: OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or all cores)"},
     {"print-every", T_INT, OFF(print_every), 0, 0, 1e9, R, NULL, "N", "progress line every N iterations when not on a terminal (0: off)"},
@@ -103,6 +108,8 @@ void ts_options_defaults(ts_options *o) {
     o->lbfgs_history = 20;
     o->learning_rate = 10.0 / 255.0;
     o->print_every = 50;
+    o->mode = ts_strdup("auto");
+    o->halo = -1;
 }
 
 static void free_value(ts_options *o, const opt_def *d) {
@@ -345,7 +352,7 @@ int ts_options_parse(ts_options *o, ts_command cmd, int argc, char **argv, ts_er
     for (int a = 0; a < argc; a++) {
         const char *arg = argv[a];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-            ts_options_print_help(cmd, "tessera");
+            if (ts_rank() == 0) ts_options_print_help(cmd, "tessera");
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0)

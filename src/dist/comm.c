@@ -8,7 +8,7 @@
 
 #include "tessera/check.h"
 
-static int g_rank, g_size = 1, g_inited;
+static int g_rank, g_size = 1, g_inited, g_local_size = 1;
 static double g_comm_seconds;
 
 #define MPI_CHECK(call)                                                                            \
@@ -27,6 +27,11 @@ void ts_comm_init(int *argc, char ***argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     /* errors come back as codes and go through ts_fatal, which aborts every rank */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &g_local_size);
+        MPI_Comm_free(&node);
+    }
     ts_set_rank(g_rank);
     ts_set_abort_hook(abort_hook);
 }
@@ -38,6 +43,7 @@ void ts_comm_finalize(void) {
 
 int ts_comm_rank(void) { return g_rank; }
 int ts_comm_size(void) { return g_size; }
+int ts_comm_local_size(void) { return g_local_size; }
 double ts_comm_seconds(void) { return g_comm_seconds; }
 
 void ts_comm_abort(int code) {

@@ -42,6 +42,26 @@ int ts_vgg_find(ts_arch arch, const char *name) {
     return -1;
 }
 
+int ts_vgg_layer_stride(ts_arch arch, int l) {
+    const ts_layer_desc *t;
+    ts_vgg_table(arch, &t);
+    int s = 1;
+    for (int i = 0; i <= l; i++)
+        if (t[i].kind == TS_LAYER_POOL) s *= 2;
+    return s;
+}
+
+int ts_vgg_margin(ts_arch arch, int l) {
+    const ts_layer_desc *t;
+    ts_vgg_table(arch, &t);
+    int s = 1, m = 0;
+    for (int i = 0; i <= l; i++) {
+        if (t[i].kind == TS_LAYER_CONV) m += s;
+        if (t[i].kind == TS_LAYER_POOL) s *= 2;
+    }
+    return m;
+}
+
 const char *ts_arch_name(ts_arch arch) { return arch == TS_VGG16 ? "vgg16" : "vgg19"; }
 
 int ts_arch_parse(const char *s, ts_arch *out) {

@@ -1,0 +1,672 @@
+/* tiled.c - one image split into tiles across MPI ranks: the exact and independent modes.
+ *
+ * Rank 0 validates and reads everything, then broadcasts the job (loss spec, sizes, weights) and per
+ * scale the style targets, and scatters each rank its tiles of the content and starting image.
+ *  - exact: every evaluation fills halos from their owners, sums all tiles' partial Grams and loss
+ *    sums with one allreduce, sends halo gradients back to their owners; L-BFGS/Adam run on the owned
+ *    pixels with dot products summed over ranks. The result equals the single-process one.
+ *  - independent: each tile (with its halo) is optimised alone against the global style targets, and
+ *    rank 0 blends the tiles with raised-cosine weights. Earlier (coarse) scales run exact.
+ */
+#include "tessera/tiled.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tessera/comm.h"
+#include "tessera/halo.h"
+#include "tessera/npy.h"
+#include "tessera/optim.h"
+#include "tessera/progress.h"
+#include "tessera/tiles.h"
+
+#define TILE_STRIDE 16 /* cumulative stride before conv5_1: tile cuts align to it */
+
+/* Everything the other ranks need to know about the job, as plain data. */
+typedef struct {
+    int mode; /* TS_MODE_* */
+    ts_arch arch;
+    ts_pool_kind pool;
+    ts_preproc preproc;
+    ts_loss_spec spec;
+    int nscales, W[TS_MAX_LIST], H[TS_MAX_LIST], iterations[TS_MAX_LIST];
+    int R, C, halo;
+    int threads;
+    int nconv, in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS], is_random;
+    char source[256], preset[16];
+} job_desc;
+
+typedef struct {
+    const ts_backend *be;
+    const ts_options *o;
+    job_desc d;
+    ts_vgg_weights wt;
+    int nranks, rank;
+    /* the current scale */
+    int W, H;
+    ts_tile_grid grid;
+    int first, nlocal; /* this rank's tiles: first .. first+nlocal-1 */
+    ts_tile *tile;
+    ts_vgg *net;
+    ts_objective *obj;
+    float **xe, **ge; /* extended tiles: image and gradient */
+    ts_halo_plan plan;
+    double *partials;
+    size_t npartials, nown;
+    ts_loss_terms last;
+} tstate;
+
+/* ---------- validation on rank 0 ---------- */
+
+static int validate_tiling(const ts_job *job, int nranks, job_desc *d, ts_err *err) {
+    const ts_options *o = job->opt;
+    int deepest = ts_loss_spec_deepest(&job->spec);
+    int need = ts_vgg_margin(job->arch, deepest);
+    d->halo = o->halo >= 0 ? o->halo : need;
+    if (d->mode == TS_MODE_EXACT && ((d->halo + TILE_STRIDE - 1) / TILE_STRIDE) * TILE_STRIDE < need)
+        return ts_fail(err, "--halo %d is too small for exact mode: layer %s sees %d px beyond its cell (use --halo %d "
+                            "or more, or leave it out)", o->halo, job->net_layer_name, need, need);
+    for (int k = 0; k < job->nscales; k++) {
+        int W, H;
+        ts_job_scale_size(job, k, &W, &H);
+        d->W[k] = W;
+        d->H[k] = H;
+        if (k == 0) {
+            if (o->tiles) {
+                if (ts_tiles_parse(o->tiles, &d->R, &d->C, err)) return -1;
+            } else if (ts_tiles_default(nranks, H, W, TILE_STRIDE, &d->R, &d->C, err)) {
+                return ts_fail(err, "cannot cut the %dx%d image into %d tiles of at least %d px (give --tiles RxC)",
+                               W, H, nranks, TILE_STRIDE);
+            }
+        }
+        ts_tile_grid g;
+        ts_err e2;
+        if (ts_tiles_init(&g, H, W, d->R, d->C, TILE_STRIDE, d->halo, &e2))
+            return ts_fail(err, "--tiles %dx%d at %dx%d (scale %d): %s", d->R, d->C, W, H, k + 1, e2.msg);
+    }
+    return 0;
+}
+
+/* ---------- broadcasting the job and the weights ---------- */
+
+static void bcast_weights(tstate *st) {
+    job_desc *d = &st->d;
+    if (st->rank != 0) {
+        memset(&st->wt, 0, sizeof st->wt);
+        st->wt.arch = d->arch;
+        st->wt.nconv = d->nconv;
+        st->wt.preproc = d->preproc;
+        st->wt.is_random = d->is_random;
+        snprintf(st->wt.source, sizeof st->wt.source, "%s", d->source);
+    }
+    for (int j = 0; j < d->nconv; j++) {
+        size_t nw = (size_t)d->out_c[j] * d->in_c[j] * 9;
+        if (st->rank != 0) {
+            st->wt.in_c[j] = d->in_c[j];
+            st->wt.out_c[j] = d->out_c[j];
+            st->wt.w[j] = ts_malloc(sizeof(float) * nw);
+            st->wt.b[j] = ts_malloc(sizeof(float) * (size_t)d->out_c[j]);
+        }
+        ts_comm_bcast(st->wt.w[j], sizeof(float) * nw, 0);
+        ts_comm_bcast(st->wt.b[j], sizeof(float) * (size_t)d->out_c[j], 0);
+    }
+}
+
+/* ---------- per-scale set-up ---------- */
+
+static ts_region rel(ts_rect own, ts_rect ext) { return (ts_region){own.y - ext.y, own.x - ext.x, own.h, own.w}; }
+
+/* The owned regions of tile t at every loss layer, for losses that add up across tiles. */
+static ts_objective_tile tile_regions(const tstate *st, int t) {
+    const ts_loss_spec *sp = &st->d.spec;
+    ts_objective_tile ot;
+    memset(&ot, 0, sizeof ot);
+    ts_tile k = ts_tiles_tile(&st->grid, t);
+    ot.image = rel(k.own, k.ext);
+    ot.image_hw = (double)st->H * st->W;
+    for (int i = 0; i < sp->nstyle; i++) {
+        int s = ts_vgg_layer_stride(st->d.arch, sp->style_layer[i]);
+        ts_tile kl = ts_tiles_layer(&st->grid, t, s);
+        ot.style[i] = rel(kl.own, kl.ext);
+        ot.style_m[i] = (double)(st->H / s) * (st->W / s);
+    }
+    for (int i = 0; i < sp->ncontent; i++) {
+        int s = ts_vgg_layer_stride(st->d.arch, sp->content_layer[i]);
+        ts_tile kl = ts_tiles_layer(&st->grid, t, s);
+        ot.content[i] = rel(kl.own, kl.ext);
+        ot.content_m[i] = (double)(st->H / s) * (st->W / s);
+    }
+    return ot;
+}
+
+static size_t ext_floats(const ts_tile *k) { return (size_t)3 * k->ext.h * k->ext.w; }
+static size_t own_floats(const ts_tile *k) { return (size_t)3 * k->own.h * k->own.w; }
+
+/* counts/displacements (floats) of every rank's tiles, ext or owned parts, in tile order */
+static void rank_counts(const tstate *st, int ext, int *counts, int *displs) {
+    int nt = ts_tiles_count(&st->grid);
+    for (int r = 0; r < st->nranks; r++) {
+        size_t n = 0;
+        int f = ts_tiles_rank_first(nt, st->nranks, r), c = ts_tiles_rank_count(nt, st->nranks, r);
+        for (int t = f; t < f + c; t++) {
+            ts_tile k = ts_tiles_tile(&st->grid, t);
+            n += ext ? ext_floats(&k) : own_floats(&k);
+        }
+        TS_CHECK(n < (size_t)1 << 31, "rank %d's tiles hold %zu floats, over MPI's count limit", r, n);
+        counts[r] = (int)n;
+        displs[r] = r ? displs[r - 1] + counts[r - 1] : 0;
+    }
+}
+
+/* Rank 0 cuts a whole image into every tile's extended rect; each rank receives its own tiles. */
+static void scatter_ext(tstate *st, const float *image, float **dst) {
+    int nt = ts_tiles_count(&st->grid);
+    int *counts = ts_calloc((size_t)st->nranks, sizeof(int)), *displs = ts_calloc((size_t)st->nranks, sizeof(int));
+    rank_counts(st, 1, counts, displs);
+    float *packed = NULL;
+    if (st->rank == 0) {
+        packed = ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1));
+        size_t off = 0;
+        for (int t = 0; t < nt; t++) {
+            ts_tile k = ts_tiles_tile(&st->grid, t);
+            ts_tiles_crop(&st->grid, t, 3, image, packed + off);
+            off += ext_floats(&k);
+        }
+    }
+    float *mine = ts_malloc(sizeof(float) * ((size_t)counts[st->rank] + 1));
+    ts_comm_scatterv_float(packed, counts, displs, mine, counts[st->rank], 0);
+    size_t off = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        memcpy(dst[i], mine + off, sizeof(float) * ext_floats(&st->tile[i]));
+        off += ext_floats(&st->tile[i]);
+    }
+    free(mine);
+    free(packed);
+    free(counts);
+    free(displs);
+}
+
+/* owned part of tile i's extended buffer <-> a packed owned block */
+static void own_get(const tstate *st, int i, const float *ext, float *own) {
+    const ts_tile *k = &st->tile[i];
+    st->be->region_get(ext, 3, k->ext.h, k->ext.w, k->oy, k->ox, k->own.h, k->own.w, own);
+}
+
+static void own_set(const tstate *st, int i, const float *own, float *ext) {
+    const ts_tile *k = &st->tile[i];
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < k->own.h; y++)
+            memcpy(ext + ((size_t)c * k->ext.h + k->oy + y) * k->ext.w + k->ox, own + ((size_t)c * k->own.h + y) * k->own.w,
+                   sizeof(float) * (size_t)k->own.w);
+}
+
+/* Rank 0 assembles the whole image from every tile's owned block (blocks packed in tile order). */
+static void gather_owned(tstate *st, const float *mine, ts_image *out) {
+    int nt = ts_tiles_count(&st->grid);
+    int *counts = ts_calloc((size_t)st->nranks, sizeof(int)), *displs = ts_calloc((size_t)st->nranks, sizeof(int));
+    rank_counts(st, 0, counts, displs);
+    float *all = st->rank == 0 ? ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1))
+                               : NULL;
+    ts_comm_gatherv_float(mine, counts[st->rank], all, counts, displs, 0);
+    if (st->rank == 0) {
+        ts_image_alloc(out, st->W, st->H);
+        size_t off = 0;
+        for (int t = 0; t < nt; t++) {
+            ts_tile k = ts_tiles_tile(&st->grid, t);
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < k.own.h; y++)
+                    memcpy(out->data + ((size_t)c * st->H + k.own.y + y) * st->W + k.own.x,
+                           all + off + ((size_t)c * k.own.h + y) * k.own.w, sizeof(float) * (size_t)k.own.w);
+            off += own_floats(&k);
+        }
+    }
+    free(all);
+    free(counts);
+    free(displs);
+}
+
+/* Rank 0 blends every tile's extended buffer into the whole image. */
+static void gather_blend(tstate *st, ts_image *out) {
+    int nt = ts_tiles_count(&st->grid);
+    int *counts = ts_calloc((size_t)st->nranks, sizeof(int)), *displs = ts_calloc((size_t)st->nranks, sizeof(int));
+    rank_counts(st, 1, counts, displs);
+    float *mine = ts_malloc(sizeof(float) * ((size_t)counts[st->rank] + 1));
+    size_t off = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        memcpy(mine + off, st->xe[i], sizeof(float) * ext_floats(&st->tile[i]));
+        off += ext_floats(&st->tile[i]);
+    }
+    float *all = st->rank == 0 ? ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1))
+                               : NULL;
+    ts_comm_gatherv_float(mine, counts[st->rank], all, counts, displs, 0);
+    if (st->rank == 0) {
+        const float **tiles = ts_malloc(sizeof(float *) * (size_t)nt);
+        off = 0;
+        for (int t = 0; t < nt; t++) {
+            ts_tile k = ts_tiles_tile(&st->grid, t);
+            tiles[t] = all + off;
+            off += ext_floats(&k);
+        }
+        ts_image_alloc(out, st->W, st->H);
+        ts_tiles_blend(&st->grid, 3, tiles, out->data);
+        free(tiles);
+    }
+    free(mine);
+    free(all);
+    free(counts);
+    free(displs);
+}
+
+static void scale_free(tstate *st) {
+    for (int i = 0; i < st->nlocal; i++) {
+        ts_objective_free(&st->obj[i]);
+        ts_vgg_free(&st->net[i]);
+        st->be->free(st->xe[i]);
+        st->be->free(st->ge[i]);
+    }
+    free(st->tile);
+    free(st->net);
+    free(st->obj);
+    free(st->xe);
+    free(st->ge);
+    free(st->partials);
+    ts_halo_plan_free(&st->plan);
+    st->nlocal = 0;
+    st->tile = NULL;
+    st->net = NULL;
+    st->obj = NULL;
+    st->xe = st->ge = NULL;
+    st->partials = NULL;
+}
+
+/* Tiles, networks and targets of scale k; start (rank 0, whole image) is scattered to the tiles.
+ * job and content/style images exist on rank 0 only. */
+static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content, const ts_image *start, int tiled_losses) {
+    st->W = st->d.W[k];
+    st->H = st->d.H[k];
+    ts_err err;
+    TS_CHECK(ts_tiles_init(&st->grid, st->H, st->W, st->d.R, st->d.C, TILE_STRIDE, st->d.halo, &err) == 0, "%s",
+             err.msg); /* validated on rank 0 */
+    int nt = ts_tiles_count(&st->grid);
+    st->first = ts_tiles_rank_first(nt, st->nranks, st->rank);
+    st->nlocal = ts_tiles_rank_count(nt, st->nranks, st->rank);
+    int n = st->nlocal ? st->nlocal : 1;
+    st->tile = ts_calloc((size_t)n, sizeof(ts_tile));
+    st->net = ts_calloc((size_t)n, sizeof(ts_vgg));
+    st->obj = ts_calloc((size_t)n, sizeof(ts_objective));
+    st->xe = ts_calloc((size_t)n, sizeof(float *));
+    st->ge = ts_calloc((size_t)n, sizeof(float *));
+    int keep[TS_VGG_MAX_LAYERS];
+    ts_loss_spec_keep(&st->d.spec, keep);
+    int deepest = ts_loss_spec_deepest(&st->d.spec);
+    st->nown = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        st->tile[i] = ts_tiles_tile(&st->grid, st->first + i);
+        ts_vgg_init(&st->net[i], st->be, &st->wt, st->d.pool, st->d.preproc, deepest, keep);
+        ts_objective_init(&st->obj[i], &st->net[i], &st->d.spec);
+        st->xe[i] = st->be->alloc(ext_floats(&st->tile[i]));
+        st->ge[i] = st->be->alloc(ext_floats(&st->tile[i]));
+        st->nown += own_floats(&st->tile[i]);
+    }
+    /* style targets: computed once on rank 0, broadcast */
+    size_t ntg = 0;
+    ts_vgg tnet;
+    ts_objective tobj;
+    ts_vgg_init(&tnet, st->be, &st->wt, st->d.pool, st->d.preproc, deepest, keep);
+    ts_objective_init(&tobj, &tnet, &st->d.spec);
+    ntg = ts_objective_ntargets(&tobj);
+    st->npartials = ts_objective_npartials(&tobj); /* ranks without tiles take part in the sums too */
+    float *targets = ts_malloc(sizeof(float) * (ntg ? ntg : 1));
+    if (st->rank == 0) {
+        ts_job_style_targets(job, &tobj, k);
+        ts_objective_get_targets(&tobj, targets);
+    }
+    ts_objective_free(&tobj);
+    ts_vgg_free(&tnet);
+    ts_comm_bcast(targets, sizeof(float) * ntg, 0);
+    /* content features of each extended tile */
+    scatter_ext(st, st->rank == 0 ? content->data : NULL, st->xe);
+    for (int i = 0; i < st->nlocal; i++) {
+        ts_objective_set_targets(&st->obj[i], targets);
+        ts_objective_set_content(&st->obj[i], st->xe[i], st->tile[i].ext.h, st->tile[i].ext.w);
+        if (tiled_losses) {
+            ts_objective_tile ot = tile_regions(st, st->first + i);
+            ts_objective_set_tile(&st->obj[i], &ot);
+        }
+    }
+    free(targets);
+    scatter_ext(st, st->rank == 0 ? start->data : NULL, st->xe);
+    ts_halo_plan_init(&st->plan, &st->grid, st->nranks, st->rank);
+    st->partials = ts_calloc(st->npartials, sizeof(double));
+}
+
+/* ---------- the exact evaluation ---------- */
+
+static double exact_eval(void *ctx, const float *x_own, float *g_own) {
+    tstate *st = ctx;
+    size_t off = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        own_set(st, i, x_own + off, st->xe[i]);
+        off += own_floats(&st->tile[i]);
+    }
+    ts_halo_forward(&st->plan, st->xe);
+    memset(st->partials, 0, sizeof(double) * st->npartials);
+    for (int i = 0; i < st->nlocal; i++) ts_objective_forward(&st->obj[i], st->xe[i], st->partials);
+    ts_comm_sum_double(st->partials, st->npartials);
+    ts_loss_terms t = {0};
+    for (int i = 0; i < st->nlocal; i++) t = ts_objective_backward(&st->obj[i], st->partials, st->xe[i], st->ge[i]);
+    ts_halo_reverse(&st->plan, st->ge);
+    off = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        own_get(st, i, st->ge[i], g_own + off);
+        off += own_floats(&st->tile[i]);
+    }
+    /* every rank with a tile formed the same terms from the same totals; when some ranks hold no
+     * tile, rank 0 (which always holds one) tells them */
+    if (ts_tiles_count(&st->grid) < st->nranks) {
+        double tot[4] = {t.total, t.content, t.style, t.tv};
+        ts_comm_bcast(tot, sizeof tot, 0);
+        t = (ts_loss_terms){tot[0], tot[1], tot[2], tot[3]};
+    }
+    st->last = t;
+    return t.total;
+}
+
+static void sum_hook(double *v, int n, void *ctx) {
+    (void)ctx;
+    ts_comm_sum_double(v, (size_t)n);
+}
+
+/* ---------- the independent evaluation (one tile alone) ---------- */
+
+typedef struct {
+    tstate *st;
+    int i;
+} indep_ctx;
+
+static double indep_eval(void *ctx, const float *x, float *g) {
+    indep_ctx *c = ctx;
+    ts_loss_terms t = ts_objective_eval(&c->st->obj[c->i], x, g);
+    c->st->last = t;
+    return t.total;
+}
+
+/* ---------- drivers ---------- */
+
+static void log_line(FILE *log, int iter, int k, const tstate *st, int evals, double dt, double elapsed, int tile) {
+    if (!log) return;
+    fprintf(log,
+            "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, \"content\": %.10g, "
+            "\"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, \"elapsed\": %.3f, "
+            "\"communication\": %.4f%s",
+            iter, k + 1, st->W, st->H, st->last.total, st->last.content, st->last.style, st->last.tv, evals, dt, elapsed,
+            ts_comm_seconds(), tile >= 0 ? ", \"tile\": " : "}\n");
+    if (tile >= 0) fprintf(log, "%d}\n", tile);
+    fflush(log);
+}
+
+/* Optimises the owned pixels of all tiles together (exact). Returns 0 or -1 (err) on a non-finite loss. */
+static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_err *err) {
+    const ts_options *o = st->o;
+    float *x = st->be->alloc(st->nown ? st->nown : 1);
+    size_t off = 0;
+    for (int i = 0; i < st->nlocal; i++) {
+        own_get(st, i, st->xe[i], x + off);
+        off += own_floats(&st->tile[i]);
+    }
+    int use_adam = strcmp(o->optimizer, "adam") == 0, rc = 0;
+    ts_lbfgs lb;
+    ts_adam ad;
+    if (use_adam) ts_adam_init(&ad, st->be, st->nown, (float)o->learning_rate);
+    else ts_lbfgs_init(&lb, st->be, st->nown, o->lbfgs_history, (ts_reduce_hook){sum_hook, NULL});
+    ts_progress prog;
+    char label[64];
+    snprintf(label, sizeof label, "[%dx%d, %dx%d tiles]", st->W, st->H, st->d.R, st->d.C);
+    ts_progress_start(&prog, label, st->d.iterations[k], o->print_every, o->quiet || st->rank != 0);
+    for (int it = 1; it <= st->d.iterations[k]; it++) {
+        double t0 = ts_now();
+        ts_step_status s = use_adam ? ts_adam_step(&ad, x, exact_eval, st) : ts_lbfgs_step(&lb, x, exact_eval, st);
+        if (!isfinite(st->last.total)) {
+            rc = ts_fail(err, "loss became non-finite at iteration %d; stopping", *global_iter + 1);
+            break;
+        }
+        if (s != TS_STEP_OK) {
+            if (st->rank == 0 && !o->quiet)
+                fprintf(stderr, "\ntessera: L-BFGS stopped at iteration %d of scale %d (%s)\n", it, k + 1,
+                        s == TS_STEP_CONVERGED ? "converged" : "no further decrease");
+            break;
+        }
+        (*global_iter)++;
+        log_line(log, *global_iter, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0, ts_now() - t_start, -1);
+        ts_progress_update(&prog, it, st->last.total);
+    }
+    ts_progress_end(&prog, use_adam ? ad.iter : lb.iter, st->last.total);
+    off = 0;
+    for (int i = 0; i < st->nlocal; i++) { /* the result back into the tiles, halos refreshed */
+        own_set(st, i, x + off, st->xe[i]);
+        off += own_floats(&st->tile[i]);
+    }
+    ts_halo_forward(&st->plan, st->xe);
+    if (use_adam) ts_adam_free(&ad);
+    else ts_lbfgs_free(&lb);
+    st->be->free(x);
+    return rc;
+}
+
+/* Optimises each local tile alone (independent). */
+static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_err *err) {
+    const ts_options *o = st->o;
+    int use_adam = strcmp(o->optimizer, "adam") == 0, rc = 0, iters = 0;
+    for (int i = 0; i < st->nlocal && rc == 0; i++) {
+        size_t n = ext_floats(&st->tile[i]);
+        indep_ctx c = {st, i};
+        ts_lbfgs lb;
+        ts_adam ad;
+        if (use_adam) ts_adam_init(&ad, st->be, n, (float)o->learning_rate);
+        else ts_lbfgs_init(&lb, st->be, n, o->lbfgs_history, (ts_reduce_hook){0});
+        ts_progress prog;
+        char label[64];
+        snprintf(label, sizeof label, "[rank 0 tile %d of %d]", st->first + i + 1, ts_tiles_count(&st->grid));
+        ts_progress_start(&prog, label, st->d.iterations[k], o->print_every, o->quiet || st->rank != 0);
+        int it;
+        for (it = 1; it <= st->d.iterations[k]; it++) {
+            double t0 = ts_now();
+            ts_step_status s = use_adam ? ts_adam_step(&ad, st->xe[i], indep_eval, &c)
+                                        : ts_lbfgs_step(&lb, st->xe[i], indep_eval, &c);
+            if (!isfinite(st->last.total)) {
+                rc = ts_fail(err, "loss of tile %d became non-finite at iteration %d", st->first + i, it);
+                break;
+            }
+            if (s != TS_STEP_OK) break;
+            if (st->rank == 0)
+                log_line(log, *global_iter + it, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0,
+                         ts_now() - t_start, st->first + i);
+            ts_progress_update(&prog, it, st->last.total);
+        }
+        ts_progress_end(&prog, it - 1, st->last.total);
+        if (it - 1 > iters) iters = it - 1;
+        if (use_adam) ts_adam_free(&ad);
+        else ts_lbfgs_free(&lb);
+    }
+    *global_iter += iters;
+    if (ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = ts_fail(err, "a tile's loss became non-finite on another rank");
+    return rc;
+}
+
+static void timing_summary(const tstate *st, double wall, double halo_ratio) {
+    double comm = ts_comm_seconds(), compute = wall - comm;
+    double *cm = ts_malloc(sizeof(double) * (size_t)st->nranks), *cp = ts_malloc(sizeof(double) * (size_t)st->nranks);
+    ts_comm_allgather_double(comm, cm);
+    ts_comm_allgather_double(compute, cp);
+    if (st->rank == 0 && !st->o->quiet) {
+        int slow = 0;
+        double cmin = cp[0], cmax = cp[0], mmax = cm[0];
+        for (int r = 1; r < st->nranks; r++) {
+            if (cp[r] < cmin) cmin = cp[r];
+            if (cp[r] > cmax) cmax = cp[r], slow = r;
+            if (cm[r] > mmax) mmax = cm[r];
+        }
+        fprintf(stderr,
+                "tessera: %d ranks, %dx%d tiles: compute %.1f-%.1f s per rank (slowest rank %d), communication and "
+                "waiting up to %.1f s, halo recompute +%.0f%% pixels\n",
+                st->nranks, st->d.R, st->d.C, cmin, cmax, slow, mmax, 100.0 * halo_ratio);
+    }
+    free(cm);
+    free(cp);
+}
+
+static double halo_overhead(const ts_tile_grid *g) {
+    double ext = 0, own = 0;
+    for (int t = 0; t < ts_tiles_count(g); t++) {
+        ts_tile k = ts_tiles_tile(g, t);
+        ext += (double)k.ext.h * k.ext.w;
+        own += (double)k.own.h * k.own.w;
+    }
+    return ext / own - 1.0;
+}
+
+int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
+    tstate st;
+    memset(&st, 0, sizeof st);
+    st.o = o;
+    st.nranks = ts_comm_size();
+    st.rank = ts_comm_rank();
+    ts_job job;
+    memset(&job, 0, sizeof job);
+    int rc = 0;
+    st.d.mode = mode;
+    if (st.rank == 0) {
+        rc = ts_job_prepare(&job, o, cmd == TS_CMD_RUN, err);
+        if (rc == 0) rc = validate_tiling(&job, st.nranks, &st.d, err);
+    }
+    if (ts_comm_max_int(rc ? 1 : 0)) { /* rank 0 found bad input: everyone stops together */
+        ts_job_free(&job);
+        return st.rank == 0 ? -1 : -2;
+    }
+    if (st.rank == 0) {
+        job_desc *d = &st.d;
+        d->arch = job.arch;
+        d->pool = job.pool;
+        d->preproc = job.preproc;
+        d->spec = job.spec;
+        d->nscales = cmd == TS_CMD_RUN ? job.nscales : 1;
+        for (int k = 0; k < job.nscales; k++) d->iterations[k] = job.iterations[k];
+        d->threads = job.threads;
+        d->nconv = job.weights.nconv;
+        memcpy(d->in_c, job.weights.in_c, sizeof d->in_c);
+        memcpy(d->out_c, job.weights.out_c, sizeof d->out_c);
+        d->is_random = job.weights.is_random;
+        snprintf(d->source, sizeof d->source, "%s", job.weights.source);
+        snprintf(d->preset, sizeof d->preset, "%s", job.preset);
+        st.wt = job.weights; /* borrowed: freed with the job */
+    }
+    ts_comm_bcast(&st.d, sizeof st.d, 0);
+    bcast_weights(&st);
+    st.be = ts_backend_cpu();
+    /* threads: ranks on one node share its cores */
+    st.be->set_threads(ts_threads_per_rank(o->threads));
+    double t_start = ts_now();
+    FILE *log = NULL;
+    if (st.rank == 0 && cmd == TS_CMD_RUN && o->log) {
+        log = fopen(o->log, "w");
+        if (!log) rc = ts_fail(err, "%s: cannot write log", o->log);
+    }
+    if (ts_comm_max_int(rc ? 1 : 0)) {
+        ts_job_free(&job);
+        if (st.rank != 0) ts_vgg_weights_free(&st.wt);
+        return st.rank == 0 ? -1 : -2;
+    }
+    if (st.rank == 0 && !o->quiet)
+        fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, halo %d px; %s, %s%s weights (%s preset)\n",
+                mode == TS_MODE_EXACT ? "exact" : "independent", st.nranks, st.d.R, st.d.C, st.d.halo,
+                ts_arch_name(st.d.arch), st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset);
+
+    ts_image result = {0}, content_orig = {0};
+    int global_iter = 0;
+    double halo_ratio = 0;
+    for (int k = 0; k < st.d.nscales && rc == 0; k++) {
+        ts_image content = {0}, start = {0};
+        if (st.rank == 0) {
+            ts_image_free(&content_orig);
+            ts_job_content(&job, k, &content_orig, &content);
+            ts_job_start(&job, k, &result, &content, &start);
+        }
+        int last = k == st.d.nscales - 1;
+        int indep = mode == TS_MODE_INDEPENDENT && last && cmd == TS_CMD_RUN;
+        scale_setup(&st, &job, k, &content, &start, !indep);
+        halo_ratio = halo_overhead(&st.grid);
+        ts_image_free(&content);
+        ts_image_free(&start);
+        ts_image_free(&result);
+        if (cmd == TS_CMD_GRAD) {
+            float *g = st.be->alloc(st.nown ? st.nown : 1), *x = st.be->alloc(st.nown ? st.nown : 1);
+            size_t off = 0;
+            for (int i = 0; i < st.nlocal; i++) {
+                own_get(&st, i, st.xe[i], x + off);
+                off += own_floats(&st.tile[i]);
+            }
+            exact_eval(&st, x, g);
+            gather_owned(&st, g, &result);
+            st.be->free(g);
+            st.be->free(x);
+        } else {
+            rc = indep ? optimise_independent(&st, k, log, &global_iter, t_start, err)
+                       : optimise_exact(&st, k, log, &global_iter, t_start, err);
+            if (rc == 0) {
+                if (indep) {
+                    gather_blend(&st, &result);
+                } else {
+                    float *mine = st.be->alloc(st.nown ? st.nown : 1);
+                    size_t off = 0;
+                    for (int i = 0; i < st.nlocal; i++) {
+                        own_get(&st, i, st.xe[i], mine + off);
+                        off += own_floats(&st.tile[i]);
+                    }
+                    gather_owned(&st, mine, &result);
+                    st.be->free(mine);
+                }
+            }
+        }
+        scale_free(&st);
+    }
+    if (log) fclose(log);
+    if (rc == 0 && st.rank == 0) {
+        if (cmd == TS_CMD_GRAD) {
+            int64_t shape[3] = {3, result.h, result.w};
+            rc = ts_npy_write(o->grad_out, result.data, 3, shape, err);
+            if (rc == 0) {
+                printf("{\"total\": %.12g, \"content\": %.12g, \"style\": %.12g, \"tv\": %.12g}\n", st.last.total,
+                       st.last.content, st.last.style, st.last.tv);
+                fflush(stdout);
+            }
+        } else {
+            ts_job_final_colors(&job, &result, &content_orig);
+            ts_image_write_opts wopts = {.bits = o->output_bits, .quality = 95};
+            rc = ts_image_write(o->output, &result, &wopts, err);
+            if (rc == 0 && !o->quiet)
+                fprintf(stderr, "tessera: wrote %s (%dx%d): loss %.6g after %d iterations in %.1f s\n", o->output,
+                        result.w, result.h, st.last.total, global_iter, ts_now() - t_start);
+        }
+    }
+    timing_summary(&st, ts_now() - t_start, halo_ratio);
+    int any = ts_comm_max_int(rc ? 1 : 0);
+    ts_image_free(&result);
+    ts_image_free(&content_orig);
+    if (st.rank != 0) ts_vgg_weights_free(&st.wt);
+    ts_job_free(&job);
+    if (any) return rc ? -1 : -2;
+    return 0;
+}
+
+int ts_threads_per_rank(int requested) {
+    if (requested > 0) return requested;
+    const char *e = getenv("OMP_NUM_THREADS");
+    if (!e || !*e) e = getenv("SLURM_CPUS_PER_TASK");
+    if (e && atoi(e) > 0) return atoi(e);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    int per = (int)(n > 0 ? n : 1) / ts_comm_local_size();
+    return per > 0 ? per : 1;
+}
