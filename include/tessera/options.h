@@ -56,6 +56,7 @@ typedef struct {
     char *mode;  /* single | independent | exact | auto */
     char *tiles; /* "RxC", NULL: a grid that fits the ranks */
     int halo;    /* px, -1: what the mode needs */
+    char *blend; /* independent mode's gather: cosine | none */
     /* run */
     long seed;
     int threads;

@@ -76,6 +76,8 @@ static const opt_def OPTS[] = {
     {"tiles", T_STR, OFF(tiles), 0, 0, 0, BOTH, NULL, "RxC", "tile grid for independent/exact (default: one tile per rank)"},
     {"halo", T_INT, OFF(halo), 0, -1, 1e6, BOTH, NULL, "PX",
      "tile halo in pixels, rounded up to 16 (-1: the receptive margin of the deepest loss layer)"},
+    {"blend", T_STR, OFF(blend), 0, 0, 0, R, "cosine|none", "KIND",
+     "independent mode: blend tile overlaps with raised-cosine weights, or paste owned parts (none)"},
     {"seed", T_LONG, OFF(seed), 0, 0, 9.2e18, BOTH, NULL, "N", "seed for random init"},
     {"threads", T_INT, OFF(threads), 0, 0, 1024, BOTH, NULL, "N", "CPU threads (0: OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or all cores)"},
     {"print-every", T_INT, OFF(print_every), 0, 0, 1e9, R, NULL, "N", "progress line every N iterations when not on a terminal (0: off)"},
@@ -110,6 +112,7 @@ void ts_options_defaults(ts_options *o) {
     o->print_every = 50;
     o->mode = ts_strdup("auto");
     o->halo = -1;
+    o->blend = ts_strdup("cosine");
 }
 
 static void free_value(ts_options *o, const opt_def *d) {

@@ -251,7 +251,9 @@ static void gather_blend(tstate *st, ts_image *out) {
             off += ext_floats(&k);
         }
         ts_image_alloc(out, st->W, st->H);
-        ts_tiles_blend(&st->grid, 3, tiles, out->data);
+        if (strcmp(st->o->blend, "none") == 0)
+            for (int t = 0; t < nt; t++) ts_tiles_paste(&st->grid, t, 3, tiles[t], out->data);
+        else ts_tiles_blend(&st->grid, 3, tiles, out->data);
         free(tiles);
     }
     free(mine);

@@ -81,7 +81,11 @@ ts_step_status ts_lbfgs_step(ts_lbfgs *o, float *x, ts_eval_fn eval, void *ctx) 
         }
         /* first step (no curvature yet): an RMS pixel change of about 1e-3 */
         double t = 1.0;
-        if (o->count == 0) t = fmin(1.0, 1e-3 * sqrt((double)o->n) / sqrt(gg));
+        if (o->count == 0) {
+            double ntot = (double)o->n; /* all ranks' pixels */
+            if (o->hook.reduce_sum) o->hook.reduce_sum(&ntot, 1, o->hook.ctx);
+            t = fmin(1.0, 1e-3 * sqrt(ntot) / sqrt(gg));
+        }
         be->copy(o->g, o->g_old, o->n);
         double f0 = o->f, f = 0.0;
         int ok = 0;

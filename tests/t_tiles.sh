@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# t_tiles.sh - the tiled modes under mpirun: exact equals the single process (gradient against the
+# PyTorch reference cases on 1-4 ranks and several grids, and a 10-iteration L-BFGS loss curve);
+# independent blends away the seams that pasting leaves; bad tilings stop every rank with exit 2.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+root=$PWD
+bin=${TESSERA_BIN:-bin/tessera}
+case $bin in /*) ;; *) bin=$root/$bin ;; esac
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-tiles.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "OK $1"; }
+not_ok() { fail=$((fail + 1)); echo "NOT OK $1"; shift; for l in "$@"; do echo "    $l"; done; }
+if ! command -v mpirun >/dev/null; then echo "skipped: no mpirun"; echo "0 passed, 0 failed"; exit 0; fi
+mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$@"; }
+
+refcheck=${BUILD:-build}/tools/refcheck
+case $refcheck in /*) ;; *) refcheck=$root/$refcheck ;; esac
+[ -x "$refcheck" ] || { echo "NOT OK refcheck not built (make tools)"; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- exact grad equals the reference on every grid ----
+for case in vgg19_max custom_layers caffe; do
+    dir=$root/tests/fixtures/ref/$case
+    mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
+    for run in "1 2x1" "2 1x2" "2 2x2" "3 1x3" "4 2x2" "4 1x2"; do
+        set -- $run
+        np=$1 grid=$2 name="exact $case np=$np tiles=$grid"
+        rm -f "$tmp/g.npy"
+        if (cd "$dir" && mpi "$np" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles "$grid" --quiet \
+            >"$tmp/out.txt" 2>"$tmp/err.txt"); then
+            if (cd "$dir" && "$refcheck" expected.json grad.npy "$tmp/out.txt" "$tmp/g.npy" "$case-$np-$grid" >"$tmp/cmp.txt"); then
+                ok "$name: loss terms and gradient match the reference"
+            else
+                not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt")"
+            fi
+        else
+            not_ok "$name: exit status" "$(tail -3 "$tmp/err.txt")"
+        fi
+    done
+done
+
+# ---- a 10-iteration L-BFGS run follows the single-process loss curve ----
+F=$root/tests/fixtures/ref/vgg19_max
+common=(run --content "$F/content.png" --style "$F/style.png" --weights random:2 --size 72 --iterations 10 --threads 1 --quiet)
+"$bin" "${common[@]}" --output "$tmp/single.png" --log "$tmp/single.jsonl"
+for run in "2 1x2" "3 2x2" "4 2x2"; do
+    set -- $run
+    np=$1 grid=$2
+    if mpi "$np" "$bin" "${common[@]}" --mode exact --tiles "$grid" --output "$tmp/exact.png" --log "$tmp/exact.jsonl" 2>"$tmp/err.txt"; then
+        worst=$(paste <(sed -E 's/.*"total": ([^,]*),.*/\1/' "$tmp/single.jsonl") <(sed -E 's/.*"total": ([^,]*),.*/\1/' "$tmp/exact.jsonl") |
+            awk 'function abs(v){return v<0?-v:v} {d=abs($1-$2)/abs($1); if(d>m)m=d; n++} END{if(n!=10)print "lines:" n; else printf "%.3g", m}')
+        if awk -v w="$worst" 'BEGIN{exit !(w+0 <= 1e-4 && w !~ /lines/)}'; then
+            ok "exact np=$np tiles=$grid: loss curve within 1e-4 of single ($worst)"
+        else
+            not_ok "exact np=$np tiles=$grid: loss curve within 1e-4 of single" "worst relative difference $worst"
+        fi
+        [ -s "$tmp/exact.png" ] && ok "exact np=$np: output written" || not_ok "exact np=$np: output written"
+    else
+        not_ok "exact run np=$np tiles=$grid" "$(tail -3 "$tmp/err.txt")"
+    fi
+done
+
+# ---- independent: blending removes seams that pasting leaves ----
+ind=(run --content "$F/content.png" --style "$F/style.png" --weights random:2 --size 96 --iterations 20 --threads 1
+     --quiet --mode independent --tiles 2x2 --halo 16)
+if mpi 2 "$bin" "${ind[@]}" --output "$tmp/blend.png" 2>"$tmp/err.txt" &&
+   mpi 2 "$bin" "${ind[@]}" --output "$tmp/paste.png" --blend none 2>>"$tmp/err.txt"; then
+    sb=$("$bin" seams "$tmp/blend.png" --tiles 2x2 | sed -E 's/.*"score": ([0-9.]+).*/\1/')
+    sp=$("$bin" seams "$tmp/paste.png" --tiles 2x2 | sed -E 's/.*"score": ([0-9.]+).*/\1/')
+    awk -v b="$sb" 'BEGIN{exit !(b > 0.7 && b < 1.15)}' && ok "independent blended seam score near 1 ($sb)" ||
+        not_ok "independent blended seam score near 1" "score $sb"
+    awk -v b="$sb" -v p="$sp" 'BEGIN{exit !(b < 0.85 * p)}' && ok "blended ($sb) clearly below pasted ($sp)" ||
+        not_ok "blended seam score clearly below pasted" "blended $sb, pasted $sp"
+else
+    not_ok "independent runs" "$(tail -3 "$tmp/err.txt")"
+fi
+
+# ---- the seam score itself: a hard step at the cut is a seam, a smooth image is not ----
+"$bin" seams "$root/tests/fixtures/ref/vgg19_max/content.png" --tiles 1x2 >"$tmp/s.txt" && ok "seams runs" || not_ok "seams runs"
+"$bin" seams "$tmp/paste.png" --tiles 9x9 >/dev/null 2>"$tmp/err.txt"; rc=$?
+[ $rc -eq 2 ] && grep -q "tessera: error:" "$tmp/err.txt" && ok "seams: impossible grid exits 2" || not_ok "seams: impossible grid exits 2" "rc=$rc"
+
+# ---- bad tilings: exit 2 on every rank, one message, no output, no hang ----
+bad() {
+    local name=$1 pat=$2; shift 2
+    rm -f "$tmp/bad.png"
+    mpi 3 "$bin" "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
+    local rc=$? n
+    n=$(grep -c '^tessera: error:' "$tmp/err.txt")
+    if [ $rc -eq 2 ] && [ "$n" -eq 1 ] && grep -q -- "$pat" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ]; then ok "$name"
+    else not_ok "$name" "rc=$rc, $n error lines" "$(head -c 400 "$tmp/err.txt")"; fi
+}
+B=(run --content "$F/content.png" --style "$F/style.png" --weights random:2 --iterations 1 --output "$tmp/bad.png" --quiet)
+bad "grid that cannot be cut" "do not fit" "${B[@]}" --size 48 --mode exact --tiles 1x4
+bad "halo too small for exact" "too small for exact" "${B[@]}" --size 64 --mode exact --tiles 1x2 --halo 16
+bad "bad --tiles syntax" "tiles" "${B[@]}" --size 64 --mode exact --tiles 2by2
+bad "grad in independent mode" "independent" grad --content "$F/content.png" --style "$F/style.png" --weights random:2 \
+    --init content --grad-out "$tmp/bad.npy" --mode independent
+bad "missing style under mpirun" "missing.png" "${B[@]}" --style "$tmp/missing.png" --mode exact
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
