@@ -38,9 +38,12 @@ case $refcheck in /*) ;; *) refcheck=$root/$refcheck ;; esac
 runner=()
 command -v timeout >/dev/null && runner=(timeout 600)
 
-# check_set DIR PREFIX: every case folder in DIR; names in the report are PREFIX + folder name.
+# check_set DIR PREFIX [EXTRA ARGS...]: every case folder in DIR; names in the report are PREFIX +
+# folder name; EXTRA ARGS are appended to each case's command line (e.g. another --conv).
 check_set() {
     local dir=$1 prefix=$2 d name work rc out p f n=0
+    shift 2
+    local -a extra=("$@")
     local -a args
     for d in "$dir"/*/; do
         d=${d%/}
@@ -58,7 +61,7 @@ check_set() {
             continue
         fi
         args[0]=$bin
-        (cd "$work" && "${runner[@]}" "${args[@]}" >stdout.txt 2>stderr.txt)
+        (cd "$work" && "${runner[@]}" "${args[@]}" "${extra[@]}" >stdout.txt 2>stderr.txt)
         rc=$?
         if [ "$rc" -ne 0 ]; then
             echo "NOT OK $name/run exit status $rc"
@@ -84,7 +87,8 @@ check_set() {
     fi
 }
 
-check_set tests/fixtures/ref ""
+check_set tests/fixtures/ref ""                        # the default: Winograd where channels >= 16
+check_set tests/fixtures/ref "im2col-" --conv im2col    # the direct path, everywhere
 
 if /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
     seed=${REF_SEED:-$(((RANDOM << 15) | RANDOM))}

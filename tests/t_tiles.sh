@@ -42,6 +42,20 @@ for case in vgg19_max custom_layers caffe; do
     done
 done
 
+# ---- exact grad equals the single-process grad to float rounding (1e-5 on every term and the gradient) ----
+dir=$root/tests/fixtures/ref/two_styles
+mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
+(cd "$dir" && "$bin" "${args[@]:1}" --grad-out "$tmp/single.npy" --quiet | grep total >"$tmp/single.json")
+for run in "2 1x2" "3 1x3" "4 2x2"; do
+    set -- $run
+    if (cd "$dir" && mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles "$2" --quiet >"$tmp/out.txt") &&
+       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single.json" "$tmp/single.npy" "$tmp/out.txt" "$tmp/g.npy" "exact-vs-single-$1-$2" >"$tmp/cmp.txt"; then
+        ok "exact np=$1 tiles=$2 equals single-process grad within 1e-5"
+    else
+        not_ok "exact np=$1 tiles=$2 equals single-process grad within 1e-5" "$(grep 'NOT OK' "$tmp/cmp.txt")"
+    fi
+done
+
 # ---- a 10-iteration L-BFGS run follows the single-process loss curve ----
 F=$root/tests/fixtures/ref/vgg19_max
 common=(run --content "$F/content.png" --style "$F/style.png" --weights random:2 --size 72 --iterations 10 --threads 1 --quiet)

@@ -48,14 +48,14 @@ static void test_conv(const ts_backend *be, int C, int H, int W, int K) {
     randn(x, nx, 1);
     randn(w, nw, 0.3f);
     randn(b, K, 0.1f);
-    be->conv3x3_forward(x, C, H, W, w, b, K, y);
+    be->conv3x3_forward(x, C, H, W, w, b, K, NULL, y);
     conv_naive(x, C, H, W, w, b, K, yr);
     double e = max_rel_err(y, yr, ny);
     TS_EXPECT(e < 1e-5, "conv forward C=%d H=%d W=%d K=%d: max rel err %.3g", C, H, W, K, e);
     /* adjoint: <conv(x) - b, dy> == <x, conv_T(dy)> */
     randn(dy, ny, 1);
     conv_naive(x, C, H, W, w, NULL, K, yr);
-    be->conv3x3_backward_input(dy, K, H, W, w, C, dx);
+    be->conv3x3_backward_input(dy, K, H, W, w, C, NULL, dx);
     double lhs = ddot(yr, dy, ny), rhs = ddot(x, dx, nx);
     TS_EXPECT(ts_test_rel(lhs, rhs, 1e-6) < 1e-5, "conv backward adjoint C=%d H=%d W=%d K=%d: %.9g vs %.9g", C, H, W,
               K, lhs, rhs);

@@ -160,7 +160,7 @@ static void test_vgg_like(int C, int K, int H, int W, int first) {
 
     ts_winograd_plan *plan = ts_winograd_plan_create(w, C, K);
     ts_winograd_plan_forward(plan, x, H, W, b, y);
-    ref->conv3x3_forward(x, C, H, W, w, b, K, yr);
+    ref->conv3x3_forward(x, C, H, W, w, b, K, NULL, yr);
     conv_naive(x, C, H, W, w, b, K, yd);
     err_t e = compare(y, yr, ny), ed = compare(y, yd, ny), er = compare(yr, yd, ny);
     printf("forward  C=%3d K=%3d %3dx%-3d vs im2col: max %.2e L2 %.2e | vs double: max %.2e L2 %.2e "
@@ -170,7 +170,7 @@ static void test_vgg_like(int C, int K, int H, int W, int first) {
               "forward C=%d K=%d %dx%d vs im2col: max %.3g, rel L2 %.3g", C, K, H, W, e.max_norm, e.rel_l2);
 
     ts_winograd_plan_backward_input(plan, dy, H, W, dx);
-    ref->conv3x3_backward_input(dy, K, H, W, w, C, dxr);
+    ref->conv3x3_backward_input(dy, K, H, W, w, C, NULL, dxr);
     conv_t_naive(dy, K, H, W, w, C, dxd);
     e = compare(dx, dxr, nx), ed = compare(dx, dxd, nx), er = compare(dxr, dxd, nx);
     printf("backward C=%3d K=%3d %3dx%-3d vs im2col: max %.2e L2 %.2e | vs double: max %.2e L2 %.2e "

@@ -19,12 +19,19 @@ typedef struct ts_backend {
     void (*download)(float *host_dst, const float *src, size_t n);
     void (*set_threads)(int nthreads);
 
-    /* layers. conv: 3x3, stride 1, zero padding 1, weights K x C x 3 x 3, bias K. */
+    /* layers. conv: 3x3, stride 1, zero padding 1, weights K x C x 3 x 3, bias K.
+     * prepared: NULL, or what conv3x3_prepare returned for these weights (a faster algorithm's
+     * pre-transformed weights, e.g. Winograd's); the result is the same convolution either way. */
     void (*conv3x3_forward)(const float *x, int C, int H, int W, const float *weight, const float *bias,
-                            int K, float *y);
+                            int K, const void *prepared, float *y);
     /* dx = conv_transpose(dy) (overwrites dx); gradient w.r.t. the input only */
     void (*conv3x3_backward_input)(const float *dy, int K, int H, int W, const float *weight, int C,
-                                   float *dx);
+                                   const void *prepared, float *dx);
+    /* Prepares constant weights for a fast algorithm; NULL when the backend has none for this
+     * shape (the ops then use the weights directly). */
+    void *(*conv3x3_prepare)(const float *weight, int C, int K);
+    void (*conv3x3_release)(void *prepared);
+    size_t (*conv3x3_prepared_bytes)(const void *prepared);
     void (*relu_forward)(const float *x, float *y, size_t n); /* x == y allowed */
     /* dx = dy * (y > 0), y the ReLU output; dx == dy allowed */
     void (*relu_backward)(const float *y, const float *dy, float *dx, size_t n);

@@ -37,6 +37,7 @@ typedef struct {
     char *pool;
     char *preprocess;
     char *backend;
+    char *conv; /* auto | im2col | winograd */
     /* loss */
     double content_weight, style_weight, tv_weight;
     char *style_layers[TS_MAX_LIST];

@@ -26,6 +26,7 @@ typedef struct {
     int iterations[TS_MAX_LIST];
     int nscales;
     int threads;
+    ts_conv_algo conv;
     char net_layer_name[24]; /* the deepest layer the losses need */
 } ts_job;
 

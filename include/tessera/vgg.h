@@ -82,6 +82,7 @@ typedef struct {
     ts_layer layers[TS_VGG_MAX_LAYERS];
     int keep[TS_VGG_MAX_LAYERS]; /* layer output read by a loss: never overwritten in place */
     float *w[TS_VGG_MAX_CONVS], *b[TS_VGG_MAX_CONVS]; /* backend copies */
+    void *prepared[TS_VGG_MAX_CONVS];                 /* fast-algorithm weights, or NULL */
     int H, W;                                         /* current input size, 0 before the first forward */
     float *input;                                     /* preprocessed input, 3 x H x W */
     float *scratch[2];                                /* backward buffers */
@@ -93,6 +94,14 @@ typedef struct {
 void ts_vgg_init(ts_vgg *net, const ts_backend *be, const ts_vgg_weights *wt, ts_pool_kind pool,
                  ts_preproc preproc, int deepest, const int *keep);
 void ts_vgg_free(ts_vgg *net);
+
+/* Which convolution algorithm: AUTO (the default) uses the backend's prepared fast path (Winograd on
+ * the CPU) for convs with at least 16 input and output channels and the direct one for conv1_1;
+ * DIRECT uses the direct path everywhere (im2col + GEMM on the CPU); FAST uses the fast path on
+ * every conv. Returns the bytes held by prepared weights. */
+typedef enum { TS_CONV_AUTO = 0, TS_CONV_DIRECT = 1, TS_CONV_FAST = 2 } ts_conv_algo;
+size_t ts_vgg_set_conv(ts_vgg *net, ts_conv_algo algo);
+int ts_conv_algo_parse(const char *s, ts_conv_algo *out); /* "auto", "im2col", "winograd" */
 
 /* x: 3 x H x W RGB in [0,1] (backend memory). Fills every layer's out. */
 void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W);

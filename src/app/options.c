@@ -56,6 +56,8 @@ static const opt_def OPTS[] = {
     {"pool", T_STR, OFF(pool), 0, 0, 0, BOTH, "max|avg", "KIND", "pooling"},
     {"preprocess", T_STR, OFF(preprocess), 0, 0, 0, BOTH, "auto|torchvision|caffe", "KIND",
      "input normalisation (auto: from the weights file's metadata)"},
+    {"conv", T_STR, OFF(conv), 0, 0, 0, BOTH, "auto|im2col|winograd", "ALGO",
+     "convolution algorithm: auto = Winograd F(4x4,3x3) where channels >= 16, im2col + GEMM for conv1_1"},
     {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu", "NAME", "compute backend"},
     {"content-weight", T_DBL, OFF(content_weight), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
     {"style-weight", T_DBL, OFF(style_weight), 0, 0, BIG, BOTH, NULL, "B", "beta (default: the weights' preset)"},
@@ -100,6 +102,7 @@ void ts_options_defaults(ts_options *o) {
     o->pool = ts_strdup("max");
     o->preprocess = ts_strdup("auto");
     o->backend = ts_strdup("cpu");
+    o->conv = ts_strdup("auto");
     o->content_weight = o->style_weight = o->tv_weight = NAN; /* from the preset */
     const char *sl[] = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
     for (int i = 0; i < 5; i++) o->style_layers[i] = ts_strdup(sl[i]);

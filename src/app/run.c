@@ -128,6 +128,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
         return ts_fail(err, "--init is required for grad (content, random or an image file)");
     if (ts_arch_parse(o->arch, &job->arch)) return ts_fail(err, "--arch must be vgg16 or vgg19");
     job->pool = strcmp(o->pool, "avg") == 0 ? TS_POOL_AVG : TS_POOL_MAX;
+    if (ts_conv_algo_parse(o->conv, &job->conv)) return ts_fail(err, "--conv must be auto, im2col or winograd");
     job->be = ts_backend_by_name(o->backend);
     if (!job->be) return ts_fail(err, "--backend %s is not available in this build", o->backend);
     if (o->nstyle_blend_weights && o->nstyle_blend_weights != o->nstyle)
@@ -386,6 +387,7 @@ static void state_init(ts_state *st, ts_job *job) {
     int keep[TS_VGG_MAX_LAYERS];
     ts_loss_spec_keep(&job->spec, keep);
     ts_vgg_init(&st->net, job->be, &job->weights, job->pool, job->preproc, ts_loss_spec_deepest(&job->spec), keep);
+    if (job->conv != TS_CONV_AUTO) ts_vgg_set_conv(&st->net, job->conv);
     ts_objective_init(&st->obj, &st->net, &job->spec);
 }
 

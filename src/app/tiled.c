@@ -35,6 +35,7 @@ typedef struct {
     int nscales, W[TS_MAX_LIST], H[TS_MAX_LIST], iterations[TS_MAX_LIST];
     int R, C, halo;
     int threads;
+    int conv;
     int nconv, in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS], is_random;
     char source[256], preset[16];
 } job_desc;
@@ -308,6 +309,7 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
     for (int i = 0; i < st->nlocal; i++) {
         st->tile[i] = ts_tiles_tile(&st->grid, st->first + i);
         ts_vgg_init(&st->net[i], st->be, &st->wt, st->d.pool, st->d.preproc, deepest, keep);
+        if (st->d.conv != TS_CONV_AUTO) ts_vgg_set_conv(&st->net[i], (ts_conv_algo)st->d.conv);
         ts_objective_init(&st->obj[i], &st->net[i], &st->d.spec);
         st->xe[i] = st->be->alloc(ext_floats(&st->tile[i]));
         st->ge[i] = st->be->alloc(ext_floats(&st->tile[i]));
@@ -557,6 +559,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         d->nscales = cmd == TS_CMD_RUN ? job.nscales : 1;
         for (int k = 0; k < job.nscales; k++) d->iterations[k] = job.iterations[k];
         d->threads = job.threads;
+        d->conv = job.conv;
         d->nconv = job.weights.nconv;
         memcpy(d->in_c, job.weights.in_c, sizeof d->in_c);
         memcpy(d->out_c, job.weights.out_c, sizeof d->out_c);

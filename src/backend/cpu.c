@@ -8,6 +8,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/check.h"
+#include "tessera/winograd.h"
 
 /* im2col works on bands of rows so its buffer stays near this many floats whatever the image size */
 #define COL_BUDGET_FLOATS ((size_t)8 << 20)
@@ -78,7 +79,11 @@ static void col2im_band_add(const float *col, int C, int H, int W, int y0, int n
 }
 
 static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float *weight,
-                                const float *bias, int K, float *y) {
+                                const float *bias, int K, const void *prepared, float *y) {
+    if (prepared) {
+        ts_winograd_plan_forward(prepared, x, H, W, bias, y);
+        return;
+    }
     int rows = band_rows(C, W, H);
     float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
@@ -100,7 +105,11 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
 }
 
 static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,
-                                       float *dx) {
+                                       const void *prepared, float *dx) {
+    if (prepared) {
+        ts_winograd_plan_backward_input(prepared, dy, H, W, dx);
+        return;
+    }
     int rows = band_rows(C, W, H);
     float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
@@ -114,6 +123,11 @@ static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, con
     }
     free(col);
 }
+
+/* Winograd F(4x4,3x3) with weights transformed once (4x the weights' memory) */
+static void *cpu_conv3x3_prepare(const float *weight, int C, int K) { return ts_winograd_plan_create(weight, C, K); }
+static void cpu_conv3x3_release(void *p) { ts_winograd_plan_free(p); }
+static size_t cpu_conv3x3_prepared_bytes(const void *p) { return p ? ts_winograd_plan_bytes(p) : 0; }
 
 static void cpu_relu_forward(const float *x, float *y, size_t n) {
 #pragma omp parallel for schedule(static)
@@ -294,6 +308,9 @@ static const ts_backend cpu_backend = {
     .set_threads = cpu_set_threads,
     .conv3x3_forward = cpu_conv3x3_forward,
     .conv3x3_backward_input = cpu_conv3x3_backward_input,
+    .conv3x3_prepare = cpu_conv3x3_prepare,
+    .conv3x3_release = cpu_conv3x3_release,
+    .conv3x3_prepared_bytes = cpu_conv3x3_prepared_bytes,
     .relu_forward = cpu_relu_forward,
     .relu_backward = cpu_relu_backward,
     .pool_forward = cpu_pool_forward,

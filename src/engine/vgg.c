@@ -2,6 +2,7 @@
 #include "tessera/vgg.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static ts_layer_desc g_tables[2][TS_VGG_MAX_LAYERS];
@@ -129,6 +130,7 @@ void ts_vgg_init(ts_vgg *net, const ts_backend *be, const ts_vgg_weights *wt, ts
         }
         L->out_c = c;
     }
+    ts_vgg_set_conv(net, TS_CONV_AUTO);
 }
 
 static void free_buffers(ts_vgg *net) {
@@ -145,7 +147,40 @@ static void free_buffers(ts_vgg *net) {
     net->H = net->W = 0;
 }
 
+size_t ts_vgg_set_conv(ts_vgg *net, ts_conv_algo algo) {
+    const ts_backend *be = net->be;
+    size_t bytes = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const ts_layer *L = &net->layers[i];
+        if (L->kind != TS_LAYER_CONV) continue;
+        int j = L->conv;
+        if (net->prepared[j]) be->conv3x3_release(net->prepared[j]);
+        net->prepared[j] = NULL;
+        int fast = algo == TS_CONV_FAST || (algo == TS_CONV_AUTO && L->in_c >= 16 && L->out_c >= 16);
+        if (fast && be->conv3x3_prepare) {
+            /* the host copy is what the plan is made from */
+            size_t nw = (size_t)L->out_c * L->in_c * 9;
+            float *host = ts_malloc(sizeof(float) * nw);
+            be->download(host, net->w[j], nw);
+            net->prepared[j] = be->conv3x3_prepare(host, L->in_c, L->out_c);
+            free(host);
+            bytes += be->conv3x3_prepared_bytes(net->prepared[j]);
+        }
+    }
+    return bytes;
+}
+
+int ts_conv_algo_parse(const char *s, ts_conv_algo *out) {
+    if (strcmp(s, "auto") == 0) *out = TS_CONV_AUTO;
+    else if (strcmp(s, "im2col") == 0) *out = TS_CONV_DIRECT;
+    else if (strcmp(s, "winograd") == 0) *out = TS_CONV_FAST;
+    else return -1;
+    return 0;
+}
+
 void ts_vgg_free(ts_vgg *net) {
+    for (int j = 0; j < TS_VGG_MAX_CONVS; j++)
+        if (net->prepared[j]) net->be->conv3x3_release(net->prepared[j]);
     free_buffers(net);
     for (int j = 0; j < TS_VGG_MAX_CONVS; j++) {
         if (net->w[j]) net->be->free(net->w[j]);
@@ -209,7 +244,7 @@ void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
         switch (L->kind) {
         case TS_LAYER_CONV:
             be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
-                                L->out);
+                                net->prepared[L->conv], L->out);
             break;
         case TS_LAYER_RELU: be->relu_forward(in, L->out, n); break;
         case TS_LAYER_POOL: be->pool_forward(net->pool, in, L->in_c, L->in_h, L->in_w, L->out); break;
@@ -229,7 +264,8 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
         const float *in = i > 0 ? net->layers[i - 1].out : net->input;
         switch (L->kind) {
         case TS_LAYER_CONV:
-            be->conv3x3_backward_input(g, L->out_c, L->in_h, L->in_w, net->w[L->conv], L->in_c, other);
+            be->conv3x3_backward_input(g, L->out_c, L->in_h, L->in_w, net->w[L->conv], L->in_c, net->prepared[L->conv],
+                                       other);
             break;
         case TS_LAYER_RELU:
             be->relu_backward(L->out, g, g, ts_numel(L->out_c, L->out_h, L->out_w));
