@@ -10,31 +10,9 @@
 #
 # Env: TESSERA_BIN (default bin/tessera). Uses random or the small fixture weights, so it needs no
 # downloaded weights; a couple of minutes at most on two cores.
-set -u
-cd "$(dirname "$0")/.." || exit 1
-root=$PWD
-bin=${TESSERA_BIN:-bin/tessera}
-case $bin in /*) ;; *) bin=$root/$bin ;; esac
-export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1}
-export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh" cli
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-# spinning OpenMP threads make runs many times slower when the cores are shared with other jobs
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-cli.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-runner=()
-command -v timeout >/dev/null && runner=(timeout 300)
-
-ok() { pass=$((pass + 1)); echo "OK $1"; }
-not_ok() {
-    fail=$((fail + 1)); echo "NOT OK $1"
-    shift
-    local l
-    for l in "$@"; do printf '    %s\n' "$l"; done
-}
 
 if [ ! -x "$bin" ]; then
     echo "NOT OK $bin is not an executable (run make)"
@@ -538,5 +516,4 @@ else
     ok "mpirun checks (skipped: no mpirun)"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -9,18 +9,8 @@
 #
 # Env: TESSERA_BIN (default bin/tessera), BUILD (default build; $BUILD/tools/refcheck is used when
 # it is up to date, else refcheck is compiled into a temporary folder), REF_SEED.
-set -u
-cd "$(dirname "$0")/.." || exit 1
-root=$PWD
-bin=${TESSERA_BIN:-bin/tessera}
-case $bin in /*) ;; *) bin=$root/$bin ;; esac
-export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1}
-export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-ref.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh" ref
 
 src=tests/tools/refcheck.c
 refcheck=${BUILD:-build}/tools/refcheck
@@ -35,7 +25,6 @@ if [ ! -x "$refcheck" ] || [ "$src" -nt "$refcheck" ]; then
     fi
 fi
 case $refcheck in /*) ;; *) refcheck=$root/$refcheck ;; esac
-runner=()
 command -v timeout >/dev/null && runner=(timeout 600)
 
 # check_set DIR PREFIX [EXTRA ARGS...]: every case folder in DIR; names in the report are PREFIX +
@@ -106,5 +95,4 @@ else
     echo "# /usr/bin/python3 has no torch: fresh cases skipped"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

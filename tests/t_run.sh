@@ -4,30 +4,8 @@
 # runs succeed. Uses the small fixture images with random:3 weights; well under two minutes.
 #
 # Env: TESSERA_BIN (default bin/tessera).
-set -u
-cd "$(dirname "$0")/.." || exit 1
-root=$PWD
-bin=${TESSERA_BIN:-bin/tessera}
-case $bin in /*) ;; *) bin=$root/$bin ;; esac
-export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1}
-export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
-# spinning OpenMP threads make runs many times slower when the cores are shared with other jobs
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-run.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-runner=()
-command -v timeout >/dev/null && runner=(timeout 300)
-
-ok() { pass=$((pass + 1)); echo "OK $1"; }
-not_ok() {
-    fail=$((fail + 1)); echo "NOT OK $1"
-    shift
-    local l
-    for l in "$@"; do printf '    %s\n' "$l"; done
-}
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh" run
 check() {
     local name=$1
     shift
@@ -151,5 +129,4 @@ for opt in original-colors luminance-only; do
     fi
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -2,18 +2,8 @@
 # t_tiles.sh - the tiled modes under mpirun: exact equals the single process (gradient against the
 # PyTorch reference cases on 1-4 ranks and several grids, and a 10-iteration L-BFGS loss curve);
 # independent blends away the seams that pasting leaves; bad tilings stop every rank with exit 2.
-set -u
-cd "$(dirname "$0")/.." || exit 1
-root=$PWD
-bin=${TESSERA_BIN:-bin/tessera}
-case $bin in /*) ;; *) bin=$root/$bin ;; esac
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-tiles.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "OK $1"; }
-not_ok() { fail=$((fail + 1)); echo "NOT OK $1"; shift; for l in "$@"; do echo "    $l"; done; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh" tiles
 if ! command -v mpirun >/dev/null; then echo "skipped: no mpirun"; echo "0 passed, 0 failed"; exit 0; fi
 mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$@"; }
 
@@ -115,5 +105,4 @@ bad "grad in independent mode" "independent" grad --content "$F/content.png" --s
     --init content --grad-out "$tmp/bad.npy" --mode independent
 bad "missing style under mpirun" "missing.png" "${B[@]}" --style "$tmp/missing.png" --mode exact
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -43,6 +43,36 @@ void ts_image_alloc(ts_image *img, int w, int h) {
     img->data = ts_calloc(3 * n, sizeof(float));
 }
 
+void ts_image_pack_row(const ts_image *img, int y, int bits, int order, unsigned char *row) {
+    size_t plane = (size_t)img->w * img->h;
+    for (int x = 0; x < img->w; x++)
+        for (int c = 0; c < 3; c++) {
+            float v = img->data[c * plane + (size_t)y * img->w + x];
+            size_t i = (size_t)3 * x + c;
+            if (bits == 8) {
+                row[i] = ts_to_u8(v);
+            } else if (order == TS_ROW_BIG_ENDIAN) {
+                uint16_t s = ts_to_u16(v);
+                row[2 * i] = (unsigned char)(s >> 8);
+                row[2 * i + 1] = (unsigned char)(s & 0xFF);
+            } else {
+                uint16_t s = ts_to_u16(v);
+                memcpy(row + 2 * i, &s, 2);
+            }
+        }
+}
+
+int ts_close_written(FILE *f, const char *path, const char *what, ts_err *err) {
+    int bad = fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) return ts_fail(err, "%s: cannot write %s: %s", path, what, strerror(e));
+    return 0;
+}
+
 void ts_image_free(ts_image *img) {
     if (!img) return;
     free(img->data);

@@ -40,4 +40,12 @@ static inline uint16_t ts_to_u16(float v) {
     return (uint16_t)((double)v * 65535.0 + 0.5);
 }
 
+/* Row y of a planar image as interleaved RGB samples: 8-bit, or 16-bit in big-endian (PNG) or the
+ * machine's order (TIFF, which records it). row holds 3 * w * bits/8 bytes. */
+enum { TS_ROW_BIG_ENDIAN = 1, TS_ROW_NATIVE = 0 };
+void ts_image_pack_row(const ts_image *img, int y, int bits, int order, unsigned char *row);
+
+/* Flushes and closes a file written through stdio; -1 with "PATH: cannot write WHAT: reason". */
+int ts_close_written(FILE *f, const char *path, const char *what, ts_err *err);
+
 #endif

@@ -116,7 +116,6 @@ int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int qu
     init_errors(&ctx);
     cinfo.err = &ctx.mgr;
     int w = img->w, h = img->h;
-    size_t plane = (size_t)w * h;
     unsigned char *row = ts_malloc((size_t)w * 3);
 
     if (setjmp(ctx.jmp)) {
@@ -137,21 +136,12 @@ int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int qu
     jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);
     while (cinfo.next_scanline < cinfo.image_height) {
-        size_t y = cinfo.next_scanline;
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) row[3 * x + c] = ts_to_u8(img->data[c * plane + y * w + x]);
+        ts_image_pack_row(img, (int)cinfo.next_scanline, 8, TS_ROW_NATIVE, row);
         JSAMPROW rp = row;
         jpeg_write_scanlines(&cinfo, &rp, 1);
     }
     jpeg_finish_compress(&cinfo); /* flushes and checks the stream */
     jpeg_destroy_compress(&cinfo);
     free(row);
-    int bad = fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) return ts_fail(err, "%s: cannot write JPEG: %s", path, strerror(e));
-    return 0;
+    return ts_close_written(f, path, "JPEG", err);
 }

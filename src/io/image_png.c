@@ -129,7 +129,6 @@ int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bit
         return ts_fail(err, "%s: cannot set up the PNG writer", path);
     }
     int w = img->w, h = img->h, bpp = bits / 8;
-    size_t plane = (size_t)w * h;
     unsigned char *row = ts_malloc((size_t)w * 3 * bpp);
 
     if (setjmp(png_jmpbuf(png))) {
@@ -145,30 +144,11 @@ int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bit
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            for (int c = 0; c < 3; c++) {
-                float v = img->data[c * plane + (size_t)y * w + x];
-                size_t i = (size_t)3 * x + c;
-                if (bits == 8) {
-                    row[i] = ts_to_u8(v);
-                } else {
-                    uint16_t s = ts_to_u16(v);
-                    row[2 * i] = (unsigned char)(s >> 8);
-                    row[2 * i + 1] = (unsigned char)(s & 0xFF);
-                }
-            }
-        }
+        ts_image_pack_row(img, y, bits, TS_ROW_BIG_ENDIAN, row);
         png_write_row(png, row);
     }
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     free(row);
-    int bad = fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) return ts_fail(err, "%s: cannot write PNG: %s", path, strerror(e));
-    return 0;
+    return ts_close_written(f, path, "PNG", err);
 }

@@ -264,18 +264,7 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bi
 
     unsigned char *row = ts_malloc(rowbytes);
     for (uint32_t y = 0; y < h && ok; y++) {
-        for (uint32_t x = 0; x < w; x++) {
-            for (int c = 0; c < 3; c++) {
-                float v = img->data[c * plane + (size_t)y * w + x];
-                size_t i = (size_t)3 * x + c;
-                if (bits == 8) {
-                    row[i] = ts_to_u8(v);
-                } else {
-                    uint16_t s = ts_to_u16(v);
-                    memcpy(row + 2 * i, &s, 2); /* native order; libtiff records it */
-                }
-            }
-        }
+        ts_image_pack_row(img, (int)y, bits, TS_ROW_NATIVE, row);
         if (TIFFWriteScanline(tif, row, y, 0) < 0) ok = 0;
     }
     free(row);
