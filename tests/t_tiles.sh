@@ -32,7 +32,8 @@ for case in vgg19_max custom_layers caffe; do
     done
 done
 
-# ---- exact grad equals the single-process grad to float rounding (1e-5 on every term and the gradient) ----
+# ---- exact grad equals the single-process grad to float rounding (1e-5 on every term and the gradient);
+# this case has two style images of different shapes, whose Gram targets the ranks compute together ----
 dir=$root/tests/fixtures/ref/two_styles
 mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
 (cd "$dir" && "$bin" "${args[@]:1}" --grad-out "$tmp/single.npy" --quiet | grep total >"$tmp/single.json")

@@ -78,6 +78,13 @@ size_t ts_objective_ntargets(const ts_objective *obj);
 void ts_objective_get_targets(const ts_objective *obj, float *packed);
 void ts_objective_set_targets(ts_objective *obj, const float *packed);
 
+/* Adds weight x this tile's share of G(F_l(style)) for every style layer into packed (doubles, in the
+ * order of ts_objective_get_targets): the network runs on the style tile x (3 x H x W, backend memory)
+ * and only the owned regions of tile count, normalised by the global M (tile NULL: the whole image).
+ * Summed over the tiles of a style image, this is that image's term of A_l. */
+void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W, const ts_objective_tile *tile,
+                                 double weight, double *packed);
+
 /* Content features of a 3 x H x W image (backend memory); evaluations must use the same size. */
 void ts_objective_set_content(ts_objective *obj, const float *content, int H, int W);
 /* Read the losses over owned regions only (tile != NULL) or over everything (NULL, the default). */

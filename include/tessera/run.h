@@ -42,6 +42,9 @@ int ts_job_run(ts_job *job, ts_err *err);
 void ts_job_scale_size(const ts_job *job, int k, int *W, int *H);
 /* the content at scale k: orig (for colour preservation) and for_loss (grey with --luminance-only) */
 void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss);
+/* style image s resampled for scale k (grey with --luminance-only), and its blend weight (sum 1) */
+void ts_job_style_image(const ts_job *job, int k, int s, ts_image *out);
+double ts_job_style_weight(const ts_job *job, int s);
 /* the style targets at scale k, computed with obj's network */
 void ts_job_style_targets(ts_job *job, ts_objective *obj, int k);
 /* the starting image of scale k: --init at k = 0, else prev upsampled */

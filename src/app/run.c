@@ -312,17 +312,32 @@ void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss
     if (job->opt->luminance_only) ts_color_to_luminance(for_loss->data, (size_t)W * H);
 }
 
+void ts_job_style_image(const ts_job *job, int k, int s, ts_image *out) {
+    const ts_options *o = job->opt;
+    int sl = (int)lround(job->scales[k] * o->style_scale), w, h;
+    ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &w, &h);
+    ts_image_resize(&job->style[s], w, h, out);
+    if (o->luminance_only) ts_color_to_luminance(out->data, (size_t)w * h);
+}
+
+double ts_job_style_weight(const ts_job *job, int s) {
+    const ts_options *o = job->opt;
+    if (!o->nstyle_blend_weights) return 1.0 / job->nstyle;
+    double sum = 0;
+    for (int i = 0; i < o->nstyle_blend_weights; i++) sum += o->style_blend_weights[i];
+    return o->style_blend_weights[s] / sum;
+}
+
 void ts_job_style_targets(ts_job *job, ts_objective *obj, int k) {
     const ts_options *o = job->opt;
     const ts_backend *be = job->be;
-    int sl = (int)lround(job->scales[k] * o->style_scale);
     float *sd[TS_MAX_LIST];
     int sw[TS_MAX_LIST], sh[TS_MAX_LIST];
     for (int s = 0; s < job->nstyle; s++) {
         ts_image si;
-        ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &sw[s], &sh[s]);
-        ts_image_resize(&job->style[s], sw[s], sh[s], &si);
-        if (o->luminance_only) ts_color_to_luminance(si.data, (size_t)sw[s] * sh[s]);
+        ts_job_style_image(job, k, s, &si);
+        sw[s] = si.w;
+        sh[s] = si.h;
         sd[s] = upload_image(be, &si);
         ts_image_free(&si);
     }

@@ -120,25 +120,27 @@ static void bcast_weights(tstate *st) {
 
 static ts_region rel(ts_rect own, ts_rect ext) { return (ts_region){own.y - ext.y, own.x - ext.x, own.h, own.w}; }
 
-/* The owned regions of tile t at every loss layer, for losses that add up across tiles. */
-static ts_objective_tile tile_regions(const tstate *st, int t) {
+/* The owned regions of tile t of grid g (an H x W image) at every loss layer, for losses that add up
+ * across tiles. */
+static ts_objective_tile tile_regions(const tstate *st, const ts_tile_grid *g, int t) {
     const ts_loss_spec *sp = &st->d.spec;
+    int H = g->H, W = g->W;
     ts_objective_tile ot;
     memset(&ot, 0, sizeof ot);
-    ts_tile k = ts_tiles_tile(&st->grid, t);
+    ts_tile k = ts_tiles_tile(g, t);
     ot.image = rel(k.own, k.ext);
-    ot.image_hw = (double)st->H * st->W;
+    ot.image_hw = (double)H * W;
     for (int i = 0; i < sp->nstyle; i++) {
         int s = ts_vgg_layer_stride(st->d.arch, sp->style_layer[i]);
-        ts_tile kl = ts_tiles_layer(&st->grid, t, s);
+        ts_tile kl = ts_tiles_layer(g, t, s);
         ot.style[i] = rel(kl.own, kl.ext);
-        ot.style_m[i] = (double)(st->H / s) * (st->W / s);
+        ot.style_m[i] = (double)(H / s) * (W / s);
     }
     for (int i = 0; i < sp->ncontent; i++) {
         int s = ts_vgg_layer_stride(st->d.arch, sp->content_layer[i]);
-        ts_tile kl = ts_tiles_layer(&st->grid, t, s);
+        ts_tile kl = ts_tiles_layer(g, t, s);
         ot.content[i] = rel(kl.own, kl.ext);
-        ot.content_m[i] = (double)(st->H / s) * (st->W / s);
+        ot.content_m[i] = (double)(H / s) * (W / s);
     }
     return ot;
 }
@@ -147,13 +149,13 @@ static size_t ext_floats(const ts_tile *k) { return (size_t)3 * k->ext.h * k->ex
 static size_t own_floats(const ts_tile *k) { return (size_t)3 * k->own.h * k->own.w; }
 
 /* counts/displacements (floats) of every rank's tiles, ext or owned parts, in tile order */
-static void rank_counts(const tstate *st, int ext, int *counts, int *displs) {
-    int nt = ts_tiles_count(&st->grid);
+static void grid_counts(const tstate *st, const ts_tile_grid *g, int ext, int *counts, int *displs) {
+    int nt = ts_tiles_count(g);
     for (int r = 0; r < st->nranks; r++) {
         size_t n = 0;
         int f = ts_tiles_rank_first(nt, st->nranks, r), c = ts_tiles_rank_count(nt, st->nranks, r);
         for (int t = f; t < f + c; t++) {
-            ts_tile k = ts_tiles_tile(&st->grid, t);
+            ts_tile k = ts_tiles_tile(g, t);
             n += ext ? ext_floats(&k) : own_floats(&k);
         }
         TS_CHECK(n < (size_t)1 << 31, "rank %d's tiles hold %zu floats, over MPI's count limit", r, n);
@@ -162,32 +164,43 @@ static void rank_counts(const tstate *st, int ext, int *counts, int *displs) {
     }
 }
 
-/* Rank 0 cuts a whole image into every tile's extended rect; each rank receives its own tiles. */
-static void scatter_ext(tstate *st, const float *image, float **dst) {
-    int nt = ts_tiles_count(&st->grid);
+static void rank_counts(const tstate *st, int ext, int *counts, int *displs) {
+    grid_counts(st, &st->grid, ext, counts, displs);
+}
+
+/* Rank 0 cuts a whole image into every extended rect of grid g; this rank's tiles, packed in tile
+ * order, come back (malloc'd; NULL when it holds none). */
+static float *scatter_grid(const tstate *st, const ts_tile_grid *g, const float *image) {
+    int nt = ts_tiles_count(g);
     int *counts = ts_calloc((size_t)st->nranks, sizeof(int)), *displs = ts_calloc((size_t)st->nranks, sizeof(int));
-    rank_counts(st, 1, counts, displs);
+    grid_counts(st, g, 1, counts, displs);
     float *packed = NULL;
     if (st->rank == 0) {
         packed = ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1));
         size_t off = 0;
         for (int t = 0; t < nt; t++) {
-            ts_tile k = ts_tiles_tile(&st->grid, t);
-            ts_tiles_crop(&st->grid, t, 3, image, packed + off);
+            ts_tile k = ts_tiles_tile(g, t);
+            ts_tiles_crop(g, t, 3, image, packed + off);
             off += ext_floats(&k);
         }
     }
     float *mine = ts_malloc(sizeof(float) * ((size_t)counts[st->rank] + 1));
     ts_comm_scatterv_float(packed, counts, displs, mine, counts[st->rank], 0);
+    free(packed);
+    free(counts);
+    free(displs);
+    return mine;
+}
+
+/* Rank 0 cuts a whole image into every tile's extended rect; each rank receives its own tiles. */
+static void scatter_ext(tstate *st, const float *image, float **dst) {
+    float *mine = scatter_grid(st, &st->grid, image);
     size_t off = 0;
     for (int i = 0; i < st->nlocal; i++) {
         memcpy(dst[i], mine + off, sizeof(float) * ext_floats(&st->tile[i]));
         off += ext_floats(&st->tile[i]);
     }
     free(mine);
-    free(packed);
-    free(counts);
-    free(displs);
 }
 
 /* owned part of tile i's extended buffer <-> a packed owned block */
@@ -315,29 +328,63 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
         st->ge[i] = st->be->alloc(ext_floats(&st->tile[i]));
         st->nown += own_floats(&st->tile[i]);
     }
-    /* style targets: computed once on rank 0, broadcast */
-    size_t ntg = 0;
+    /* style targets: each style image is cut into tiles like the content (Grams add up exactly), every
+     * rank adds its tiles' shares, one sum gives every rank the targets */
     ts_vgg tnet;
     ts_objective tobj;
     ts_vgg_init(&tnet, st->be, &st->wt, st->d.pool, st->d.preproc, deepest, keep);
+    if (st->d.conv != TS_CONV_AUTO) ts_vgg_set_conv(&tnet, (ts_conv_algo)st->d.conv);
     ts_objective_init(&tobj, &tnet, &st->d.spec);
-    ntg = ts_objective_ntargets(&tobj);
+    size_t ntg = ts_objective_ntargets(&tobj);
     st->npartials = ts_objective_npartials(&tobj); /* ranks without tiles take part in the sums too */
-    float *targets = ts_malloc(sizeof(float) * (ntg ? ntg : 1));
-    if (st->rank == 0) {
-        ts_job_style_targets(job, &tobj, k);
-        ts_objective_get_targets(&tobj, targets);
+    double *acc = ts_calloc(ntg ? ntg : 1, sizeof(double));
+    int nstyle = st->rank == 0 ? job->nstyle : 0;
+    ts_comm_bcast(&nstyle, sizeof nstyle, 0);
+    /* exact Grams need the receptive margin, whatever halo the mode uses for the content */
+    int shalo = st->d.halo > ts_vgg_margin(st->d.arch, deepest) ? st->d.halo : ts_vgg_margin(st->d.arch, deepest);
+    for (int s = 0; s < nstyle; s++) {
+        ts_image si = {0};
+        int dims[2] = {0, 0};
+        double b = 0;
+        if (st->rank == 0) {
+            ts_job_style_image(job, k, s, &si);
+            dims[0] = si.h;
+            dims[1] = si.w;
+            b = ts_job_style_weight(job, s);
+        }
+        ts_comm_bcast(dims, sizeof dims, 0);
+        ts_comm_bcast(&b, sizeof b, 0);
+        ts_tile_grid gs;
+        int R = 1, C = 1;
+        ts_err e;
+        if (ts_tiles_default(st->nranks, dims[0], dims[1], TILE_STRIDE, &R, &C, &e) != 0 ||
+            ts_tiles_init(&gs, dims[0], dims[1], R, C, TILE_STRIDE, shalo, &e) != 0)
+            TS_CHECK(ts_tiles_init(&gs, dims[0], dims[1], 1, 1, TILE_STRIDE, shalo, &e) == 0, "%s", e.msg);
+        float *mine = scatter_grid(st, &gs, si.data);
+        int nt = ts_tiles_count(&gs), f = ts_tiles_rank_first(nt, st->nranks, st->rank);
+        size_t off = 0;
+        for (int t = f; t < f + ts_tiles_rank_count(nt, st->nranks, st->rank); t++) {
+            ts_tile kt = ts_tiles_tile(&gs, t);
+            ts_objective_tile ot = tile_regions(st, &gs, t);
+            ts_objective_style_partials(&tobj, mine + off, kt.ext.h, kt.ext.w, &ot, b, acc);
+            off += ext_floats(&kt);
+        }
+        free(mine);
+        ts_image_free(&si);
     }
+    ts_comm_sum_double(acc, ntg);
+    float *targets = ts_malloc(sizeof(float) * (ntg ? ntg : 1));
+    for (size_t q = 0; q < ntg; q++) targets[q] = (float)acc[q];
+    free(acc);
     ts_objective_free(&tobj);
     ts_vgg_free(&tnet);
-    ts_comm_bcast(targets, sizeof(float) * ntg, 0);
     /* content features of each extended tile */
     scatter_ext(st, st->rank == 0 ? content->data : NULL, st->xe);
     for (int i = 0; i < st->nlocal; i++) {
         ts_objective_set_targets(&st->obj[i], targets);
         ts_objective_set_content(&st->obj[i], st->xe[i], st->tile[i].ext.h, st->tile[i].ext.w);
         if (tiled_losses) {
-            ts_objective_tile ot = tile_regions(st, st->first + i);
+            ts_objective_tile ot = tile_regions(st, &st->grid, st->first + i);
             ts_objective_set_tile(&st->obj[i], &ot);
         }
     }

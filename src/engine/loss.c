@@ -151,6 +151,35 @@ static float *region_view(const ts_backend *be, const ts_layer *L, const float *
     return buf;
 }
 
+void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W, const ts_objective_tile *tile,
+                                 double weight, double *packed) {
+    const ts_backend *be = obj->net->be;
+    int was_tiled = obj->tiled;
+    ts_objective_tile saved = obj->tile;
+    ts_objective_set_tile(obj, tile);
+    ts_vgg_forward(obj->net, x, H, W);
+    size_t maxcc = 1;
+    for (int i = 0; i < obj->spec.nstyle; i++)
+        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
+    float *host = ts_malloc(sizeof(float) * maxcc);
+    for (int i = 0; i < obj->spec.nstyle; i++) {
+        const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
+        double M;
+        ts_region r = style_region(obj, i, &M);
+        int owned;
+        float *F = region_view(be, L, L->out, r, &owned);
+        size_t CC = (size_t)L->out_c * L->out_c;
+        be->gram(F, L->out_c, (size_t)r.h * r.w, (float)(weight / M), obj->gram[i]);
+        be->download(host, obj->gram[i], CC);
+        for (size_t k = 0; k < CC; k++) packed[k] += host[k];
+        packed += CC;
+        if (owned) be->free(F);
+    }
+    free(host);
+    obj->tiled = was_tiled;
+    obj->tile = saved;
+}
+
 void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
     ts_vgg *net = obj->net;
     const ts_backend *be = net->be;
