@@ -4,6 +4,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/rng.h"
+#include "naive_conv.h"
 #include "test.h"
 
 static uint64_t seed = 12345;
@@ -17,22 +18,6 @@ static double ddot(const float *a, const float *b, size_t n) {
     return s;
 }
 
-/* direct 3x3 convolution, zero padding, double accumulation */
-static void conv_naive(const float *x, int C, int H, int W, const float *w, const float *b, int K, float *y) {
-    for (int k = 0; k < K; k++)
-        for (int i = 0; i < H; i++)
-            for (int j = 0; j < W; j++) {
-                double s = b ? b[k] : 0.0;
-                for (int c = 0; c < C; c++)
-                    for (int dy = 0; dy < 3; dy++)
-                        for (int dx = 0; dx < 3; dx++) {
-                            int yy = i + dy - 1, xx = j + dx - 1;
-                            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-                            s += (double)w[((k * C + c) * 3 + dy) * 3 + dx] * x[(c * H + yy) * W + xx];
-                        }
-                y[(k * H + i) * W + j] = (float)s;
-            }
-}
 
 static double max_rel_err(const float *a, const float *b, size_t n) {
     double m = 0, scale = 0;

@@ -15,6 +15,7 @@
 #include "tessera/backend.h"
 #include "tessera/rng.h"
 #include "tessera/winograd.h"
+#include "naive_conv.h"
 #include "test.h"
 
 #define MAX_NORM_BOUND 2e-5
@@ -47,25 +48,6 @@ static float *alloc_f(size_t n) {
     return p;
 }
 
-/* direct 3x3 convolution, zero padding, double accumulation */
-static void conv_naive(const float *x, int C, int H, int W, const float *w, const float *b, int K, float *y) {
-    for (int k = 0; k < K; k++)
-        for (int i = 0; i < H; i++)
-            for (int j = 0; j < W; j++) {
-                double s = b ? b[k] : 0.0;
-                for (int c = 0; c < C; c++)
-                    for (int a = 0; a < 3; a++) {
-                        int yy = i + a - 1;
-                        if (yy < 0 || yy >= H) continue;
-                        for (int d = 0; d < 3; d++) {
-                            int xx = j + d - 1;
-                            if (xx < 0 || xx >= W) continue;
-                            s += (double)w[((size_t)(k * C + c) * 3 + a) * 3 + d] * x[((size_t)c * H + yy) * W + xx];
-                        }
-                    }
-                y[((size_t)k * H + i) * W + j] = (float)s;
-            }
-}
 
 /* dx[c, i, j] = sum_k,a,d w[k, c, a, d] dy[k, i-a+1, j-d+1], double accumulation */
 static void conv_t_naive(const float *dy, int K, int H, int W, const float *w, int C, float *dx) {
