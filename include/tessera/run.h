@@ -2,6 +2,8 @@
 #ifndef TESSERA_RUN_H
 #define TESSERA_RUN_H
 
+#include <stdio.h>
+
 #include "tessera/image.h"
 #include "tessera/loss.h"
 #include "tessera/options.h"
@@ -51,6 +53,12 @@ void ts_job_style_targets(ts_job *job, ts_objective *obj, int k);
 void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start);
 /* --original-colors / --luminance-only applied to a finished image */
 void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig);
+
+/* One --log line (JSON): iteration, scale (1-based), size, the weighted loss terms, evaluations so
+ * far, seconds of this iteration and since the start; comm >= 0 adds the communication seconds so far
+ * and tile >= 0 the tile the line is about. Nothing when log is NULL. */
+void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
+                      double elapsed, double comm, int tile);
 
 /* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
 int ts_job_grad(ts_job *job, ts_err *err);

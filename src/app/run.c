@@ -429,6 +429,19 @@ static char *iter_name(const char *output, int iter) {
     return s;
 }
 
+void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
+                      double elapsed, double comm, int tile) {
+    if (!log) return;
+    fprintf(log,
+            "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, \"content\": %.10g, "
+            "\"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, \"elapsed\": %.3f",
+            iter, scale, W, H, t.total, t.content, t.style, t.tv, evals, seconds, elapsed);
+    if (comm >= 0) fprintf(log, ", \"communication\": %.4f", comm);
+    if (tile >= 0) fprintf(log, ", \"tile\": %d", tile);
+    fputs("}\n", log);
+    fflush(log);
+}
+
 int ts_job_run(ts_job *job, ts_err *err) {
     ts_options *o = job->opt;
     ts_state st;
@@ -483,15 +496,8 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 iter_seconds += dt;
                 timed_iters++;
             }
-            if (log) {
-                fprintf(log,
-                        "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, "
-                        "\"content\": %.10g, \"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, "
-                        "\"elapsed\": %.3f}\n",
-                        global_iter, k + 1, st.W, st.H, t.total, t.content, t.style, t.tv,
-                        use_adam ? ad.nevals : lb.nevals, dt, ts_now() - t_start);
-                fflush(log);
-            }
+            ts_log_iteration(log, global_iter, k + 1, st.W, st.H, t, use_adam ? ad.nevals : lb.nevals, dt,
+                             ts_now() - t_start, -1, -1);
             ts_progress_update(&prog, it, f);
             if (o->save_every > 0 && global_iter % o->save_every == 0) {
                 ts_image img;

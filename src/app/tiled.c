@@ -448,15 +448,7 @@ static double indep_eval(void *ctx, const float *x, float *g) {
 /* ---------- drivers ---------- */
 
 static void log_line(FILE *log, int iter, int k, const tstate *st, int evals, double dt, double elapsed, int tile) {
-    if (!log) return;
-    fprintf(log,
-            "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, \"content\": %.10g, "
-            "\"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, \"elapsed\": %.3f, "
-            "\"communication\": %.4f%s",
-            iter, k + 1, st->W, st->H, st->last.total, st->last.content, st->last.style, st->last.tv, evals, dt, elapsed,
-            ts_comm_seconds(), tile >= 0 ? ", \"tile\": " : "}\n");
-    if (tile >= 0) fprintf(log, "%d}\n", tile);
-    fflush(log);
+    ts_log_iteration(log, iter, k + 1, st->W, st->H, st->last, evals, dt, elapsed, ts_comm_seconds(), tile);
 }
 
 /* Optimises the owned pixels of all tiles together (exact). Returns 0 or -1 (err) on a non-finite loss. */
