@@ -66,15 +66,6 @@ static int resolve_threads(int t) {
     return n > 0 ? (int)n : 1;
 }
 
-/* pools before (and including) layer l */
-static int pools_upto(ts_arch arch, int l) {
-    const ts_layer_desc *t;
-    ts_vgg_table(arch, &t);
-    int p = 0;
-    for (int i = 0; i <= l; i++) p += t[i].kind == TS_LAYER_POOL;
-    return p;
-}
-
 /* output channels of layer l under these weights */
 static int layer_channels(const ts_vgg_weights *wt, int l) {
     const ts_layer_desc *t;
@@ -106,10 +97,10 @@ static int parse_layers(ts_arch arch, char **names, int n, int *idx, const char 
 }
 
 static int check_size(const ts_job *job, int w, int h, int deepest, const char *what, ts_err *err) {
-    int p = pools_upto(job->arch, deepest);
-    if ((w >> p) < 1 || (h >> p) < 1)
+    int s = ts_vgg_layer_stride(job->arch, deepest);
+    if (w / s < 1 || h / s < 1)
         return ts_fail(err, "%s at %dx%d is too small: layer %s needs at least %d px on each side", what, w, h,
-                       job->net_layer_name, 1 << p);
+                       job->net_layer_name, s);
     if ((size_t)w * (size_t)h > (size_t)job->opt->max_pixels)
         return ts_fail(err, "%s at %dx%d is over the pixel limit %ld (--max-pixels)", what, w, h, job->opt->max_pixels);
     return 0;

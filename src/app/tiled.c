@@ -34,7 +34,6 @@ typedef struct {
     ts_loss_spec spec;
     int nscales, W[TS_MAX_LIST], H[TS_MAX_LIST], iterations[TS_MAX_LIST];
     int R, C, halo;
-    int threads;
     int conv;
     int nconv, in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS], is_random;
     char source[256], preset[16];
@@ -597,7 +596,6 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         d->spec = job.spec;
         d->nscales = cmd == TS_CMD_RUN ? job.nscales : 1;
         for (int k = 0; k < job.nscales; k++) d->iterations[k] = job.iterations[k];
-        d->threads = job.threads;
         d->conv = job.conv;
         d->nconv = job.weights.nconv;
         memcpy(d->in_c, job.weights.in_c, sizeof d->in_c);

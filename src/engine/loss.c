@@ -151,17 +151,18 @@ static float *region_view(const ts_backend *be, const ts_layer *L, const float *
     return buf;
 }
 
-void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W, const ts_objective_tile *tile,
-                                 double weight, double *packed) {
-    const ts_backend *be = obj->net->be;
-    int was_tiled = obj->tiled;
-    ts_objective_tile saved = obj->tile;
-    ts_objective_set_tile(obj, tile);
-    ts_vgg_forward(obj->net, x, H, W);
-    size_t maxcc = 1;
+static size_t max_style_cc(const ts_objective *obj) {
+    size_t m = 1;
     for (int i = 0; i < obj->spec.nstyle; i++)
-        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
-    float *host = ts_malloc(sizeof(float) * maxcc);
+        if (style_c(obj, i) * style_c(obj, i) > m) m = style_c(obj, i) * style_c(obj, i);
+    return m;
+}
+
+/* Adds weight x G over each style layer's owned region (normalised by the global M) into packed, after
+ * a forward pass; returns packed advanced past the Grams. */
+static double *add_style_grams(ts_objective *obj, double weight, double *packed) {
+    const ts_backend *be = obj->net->be;
+    float *host = ts_malloc(sizeof(float) * max_style_cc(obj));
     for (int i = 0; i < obj->spec.nstyle; i++) {
         const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
         double M;
@@ -176,6 +177,16 @@ void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W
         if (owned) be->free(F);
     }
     free(host);
+    return packed;
+}
+
+void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W, const ts_objective_tile *tile,
+                                 double weight, double *packed) {
+    int was_tiled = obj->tiled;
+    ts_objective_tile saved = obj->tile;
+    ts_objective_set_tile(obj, tile);
+    ts_vgg_forward(obj->net, x, H, W);
+    add_style_grams(obj, weight, packed);
     obj->tiled = was_tiled;
     obj->tile = saved;
 }
@@ -186,25 +197,7 @@ void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
     const ts_loss_spec *sp = &obj->spec;
     int H = obj->content_h, W = obj->content_w;
     ts_vgg_forward(net, x, H, W);
-    double *p = partials;
-    size_t maxcc = 0;
-    for (int i = 0; i < sp->nstyle; i++)
-        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
-    float *host = ts_malloc(sizeof(float) * (maxcc ? maxcc : 1));
-    for (int i = 0; i < sp->nstyle; i++) {
-        const ts_layer *L = layer(obj, sp->style_layer[i]);
-        double M;
-        ts_region r = style_region(obj, i, &M);
-        int owned;
-        float *F = region_view(be, L, L->out, r, &owned);
-        size_t CC = (size_t)L->out_c * L->out_c;
-        be->gram(F, L->out_c, (size_t)r.h * r.w, (float)(1.0 / M), obj->gram[i]);
-        be->download(host, obj->gram[i], CC);
-        for (size_t k = 0; k < CC; k++) p[k] += host[k];
-        p += CC;
-        if (owned) be->free(F);
-    }
-    free(host);
+    double *p = add_style_grams(obj, 1.0, partials);
     for (int i = 0; i < sp->ncontent; i++) {
         const ts_layer *L = layer(obj, sp->content_layer[i]);
         double M;
@@ -272,9 +265,7 @@ ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, con
     ts_loss_terms t = {0};
     const double *p = totals;
     double e_style = 0.0, e_content = 0.0;
-    size_t maxcc = 1;
-    for (int i = 0; i < sp->nstyle; i++)
-        if (style_c(obj, i) * style_c(obj, i) > maxcc) maxcc = style_c(obj, i) * style_c(obj, i);
+    size_t maxcc = max_style_cc(obj);
     float *A = ts_malloc(sizeof(float) * maxcc), *D = ts_malloc(sizeof(float) * maxcc);
     for (int i = 0; i < sp->nstyle; i++) {
         size_t C = style_c(obj, i), CC = C * C;
