@@ -22,6 +22,9 @@ typedef struct {
     char *log;
     char *config;
     int save_every;
+    int checkpoint_every;
+    char *checkpoint_dir;
+    int resume;
     int output_bits;
     long max_pixels;
     /* image sizes */

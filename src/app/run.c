@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tessera/checkpoint.h"
 #include "tessera/color.h"
 #include "tessera/npy.h"
 #include "tessera/optim.h"
@@ -372,11 +373,12 @@ static void setup_scale(ts_state *st, int k) {
     float *cd = upload_image(be, &c);
     ts_objective_set_content(&st->obj, cd, H, W);
     be->free(cd);
-    if (k > 0) {
+    if (k > 0 && st->x) {
         ts_image_alloc(&prev, st->W, st->H);
         be->download(prev.data, st->x, ts_numel(3, st->H, st->W));
     }
-    ts_job_start(job, k, &prev, &c, &start);
+    if (k > 0 && !st->x) ts_image_resize(&c, W, H, &start); /* resuming: the checkpoint brings the image */
+    else ts_job_start(job, k, &prev, &c, &start);
     ts_image_free(&prev);
     if (st->x) be->free(st->x);
     st->x = upload_image(be, &start);
@@ -436,15 +438,26 @@ void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_term
 int ts_job_run(ts_job *job, ts_err *err) {
     ts_options *o = job->opt;
     ts_state st;
+    ts_ckpt_ctl ck;
+    ts_ckpt_ctl_init(&ck, o, ts_ckpt_fingerprint(o, 0, 1), 0, 0, 1);
+    ts_ckpt_pos resume = {0};
+    int found = 0;
+    if (ck.resume && (found = ts_ckpt_peek(&ck.cfg, &resume, err)) < 0) {
+        ts_ckpt_ctl_free(&ck);
+        return -1;
+    }
     FILE *log = NULL;
     if (o->log) {
-        log = fopen(o->log, "w");
-        if (!log) return ts_fail(err, "%s: cannot write log: %s", o->log, strerror(errno));
+        log = fopen(o->log, found ? "a" : "w");
+        if (!log) {
+            ts_ckpt_ctl_free(&ck);
+            return ts_fail(err, "%s: cannot write log: %s", o->log, strerror(errno));
+        }
     }
     state_init(&st, job);
     ts_image_write_opts wopts = {.bits = o->output_bits, .quality = 95};
-    double t_start = ts_now();
-    int global_iter = 0, total_iters = 0, rc = 0;
+    double t_start = ts_now() - (found ? resume.elapsed : 0.0);
+    int global_iter = found ? resume.global_iter : 0, total_iters = 0, rc = 0, stopped = 0;
     for (int k = 0; k < job->nscales; k++) total_iters += job->iterations[k];
     if (!o->quiet)
         fprintf(stderr, "tessera: %s, %s%s weights (%s, %s preset), %d thread%s, %d scale%s, %d iterations\n",
@@ -452,7 +465,10 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 job->threads, job->threads == 1 ? "" : "s", job->nscales, job->nscales == 1 ? "" : "s", total_iters);
     double iter_seconds = 0.0;
     int timed_iters = 0;
-    for (int k = 0; k < job->nscales && rc == 0; k++) {
+    if (found && !o->quiet)
+        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
+                resume.scale + 1, resume.global_iter);
+    for (int k = found ? resume.scale : 0; k < job->nscales && rc == 0 && !stopped; k++) {
         setup_scale(&st, k);
         size_t n = ts_numel(3, st.H, st.W);
         char label[64];
@@ -464,16 +480,24 @@ int ts_job_run(ts_job *job, ts_err *err) {
         int use_adam = strcmp(o->optimizer, "adam") == 0;
         if (use_adam) ts_adam_init(&ad, job->be, n, (float)o->learning_rate);
         else ts_lbfgs_init(&lb, job->be, n, o->lbfgs_history, (ts_reduce_hook){0});
+        ts_ckpt_data cd = {.lbfgs = use_adam ? NULL : &lb, .adam = use_adam ? &ad : NULL, .nblocks = 1,
+                           .blocks = &st.x, .sizes = &n};
+        int it0 = 1;
+        if (found && k == resume.scale) {
+            if (ts_ckpt_load(&ck.cfg, job->be, &cd, err)) rc = -1;
+            it0 = resume.iter + 1;
+        }
         double f = NAN;
-        for (int it = 1; it <= job->iterations[k]; it++) {
+        for (int it = it0; it <= job->iterations[k] && rc == 0; it++) {
             double t0 = ts_now();
             ts_step_status s = use_adam ? ts_adam_step(&ad, st.x, eval_cb, &st) : ts_lbfgs_step(&lb, st.x, eval_cb, &st);
             double dt = ts_now() - t0;
             ts_loss_terms t = st.obj.last;
             f = t.total;
             if (!isfinite(f)) {
-                rc = ts_fail(err, "loss became %s at iteration %d; stopping (try smaller weights or learning rate)",
-                             isnan(f) ? "NaN" : "infinite", global_iter + 1);
+                rc = ts_fail(err, "loss became %s at iteration %d; stopping (try smaller weights or learning rate)%s%s",
+                             isnan(f) ? "NaN" : "infinite", global_iter + 1,
+                             ck.dir ? "; the last good checkpoint stays in " : "", ck.dir ? ck.dir : "");
                 break;
             }
             if (s != TS_STEP_OK) {
@@ -499,12 +523,18 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 ts_image_free(&img);
                 if (rc) break;
             }
+            cd.pos = (ts_ckpt_pos){k, it, global_iter, -1, 1, ts_now() - t_start};
+            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter % (ck.every ? ck.every : 1) == 0)) {
+                stopped = 1;
+                break;
+            }
         }
         ts_progress_end(&prog, use_adam ? ad.iter : lb.iter, f);
         if (use_adam) ts_adam_free(&ad);
         else ts_lbfgs_free(&lb);
     }
-    if (rc == 0) {
+    if (stopped) ts_ckpt_stopped(&ck, global_iter);
+    if (rc == 0 && !stopped) {
         ts_image img;
         final_image(&st, &img);
         rc = ts_image_write(o->output, &img, &wopts, err);
@@ -516,6 +546,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
     }
     if (log) fclose(log);
     state_free(&st);
+    ts_ckpt_ctl_free(&ck);
     return rc;
 }
 
