@@ -490,9 +490,11 @@ void ts_ckpt_ctl_free(ts_ckpt_ctl *c) {
     c->dir = NULL;
 }
 
-int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int due) {
-    int stop = ts_stop_poll();
-    if (c->cfg.collective) stop = ts_comm_max_int(stop);
+int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int due, int failed) {
+    int v = failed ? 2 : ts_stop_poll();
+    if (c->cfg.collective) v = ts_comm_max_int(v);
+    if (v == 2) return 2; /* a rank's loss went bad: keep the last good checkpoint */
+    int stop = v;
     if (c->dir && (stop || (due && c->every > 0))) {
         ts_err err = {{0}};
         if (ts_ckpt_save(&c->cfg, be, d, &err) != 0 && c->cfg.rank == 0)

@@ -12,6 +12,7 @@
 
 #include "tessera/checkpoint.h"
 #include "tessera/color.h"
+#include "tessera/fault.h"
 #include "tessera/npy.h"
 #include "tessera/optim.h"
 #include "tessera/presets.h"
@@ -493,7 +494,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
             ts_step_status s = use_adam ? ts_adam_step(&ad, st.x, eval_cb, &st) : ts_lbfgs_step(&lb, st.x, eval_cb, &st);
             double dt = ts_now() - t0;
             ts_loss_terms t = st.obj.last;
-            f = t.total;
+            f = ts_fault_loss(t.total, global_iter + 1);
             if (!isfinite(f)) {
                 rc = ts_fail(err, "loss became %s at iteration %d; stopping (try smaller weights or learning rate)%s%s",
                              isnan(f) ? "NaN" : "infinite", global_iter + 1,
@@ -524,7 +525,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 if (rc) break;
             }
             cd.pos = (ts_ckpt_pos){k, it, global_iter, -1, 1, ts_now() - t_start};
-            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter % (ck.every ? ck.every : 1) == 0)) {
+            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter % (ck.every ? ck.every : 1) == 0, 0)) {
                 stopped = 1;
                 break;
             }

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tessera/checkpoint.h"
 #include "tessera/comm.h"
+#include "tessera/fault.h"
 #include "tessera/halo.h"
 #include "tessera/npy.h"
 #include "tessera/optim.h"
@@ -451,7 +453,8 @@ static void log_line(FILE *log, int iter, int k, const tstate *st, int evals, do
 }
 
 /* Optimises the owned pixels of all tiles together (exact). Returns 0 or -1 (err) on a non-finite loss. */
-static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_err *err) {
+static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_ckpt_ctl *ck,
+                          const ts_ckpt_pos *resume, int *stopped, ts_err *err) {
     const ts_options *o = st->o;
     float *x = st->be->alloc(st->nown ? st->nown : 1);
     size_t off = 0;
@@ -464,15 +467,25 @@ static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double
     ts_adam ad;
     if (use_adam) ts_adam_init(&ad, st->be, st->nown, (float)o->learning_rate);
     else ts_lbfgs_init(&lb, st->be, st->nown, o->lbfgs_history, (ts_reduce_hook){sum_hook, NULL});
+    ts_ckpt_data cd = {.lbfgs = use_adam ? NULL : &lb, .adam = use_adam ? &ad : NULL, .nblocks = 1, .blocks = &x,
+                       .sizes = &st->nown};
+    int it0 = 1;
+    if (resume) {
+        if (ts_ckpt_load(&ck->cfg, st->be, &cd, err)) rc = -1;
+        it0 = resume->iter + 1;
+    }
     ts_progress prog;
     char label[64];
     snprintf(label, sizeof label, "[%dx%d, %dx%d tiles]", st->W, st->H, st->d.R, st->d.C);
     ts_progress_start(&prog, label, st->d.iterations[k], o->print_every, o->quiet || st->rank != 0);
-    for (int it = 1; it <= st->d.iterations[k]; it++) {
+    for (int it = it0; it <= st->d.iterations[k] && rc == 0; it++) {
         double t0 = ts_now();
         ts_step_status s = use_adam ? ts_adam_step(&ad, x, exact_eval, st) : ts_lbfgs_step(&lb, x, exact_eval, st);
+        st->last.total = ts_fault_loss(st->last.total, *global_iter + 1);
         if (!isfinite(st->last.total)) {
-            rc = ts_fail(err, "loss became non-finite at iteration %d; stopping", *global_iter + 1);
+            rc = ts_fail(err, "loss became %s at iteration %d; stopping (try smaller weights or learning rate)%s%s",
+                         isnan(st->last.total) ? "NaN" : "infinite", *global_iter + 1,
+                         ck->dir ? "; the last good checkpoint stays in " : "", ck->dir ? ck->dir : "");
             break;
         }
         if (s != TS_STEP_OK) {
@@ -484,6 +497,11 @@ static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double
         (*global_iter)++;
         log_line(log, *global_iter, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0, ts_now() - t_start, -1);
         ts_progress_update(&prog, it, st->last.total);
+        cd.pos = (ts_ckpt_pos){k, it, *global_iter, -1, 1, ts_now() - t_start};
+        if (ts_ckpt_tick(ck, st->be, &cd, *global_iter % (ck->every ? ck->every : 1) == 0, 0)) {
+            *stopped = 1;
+            break;
+        }
     }
     ts_progress_end(&prog, use_adam ? ad.iter : lb.iter, st->last.total);
     off = 0;
@@ -498,42 +516,77 @@ static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double
     return rc;
 }
 
-/* Optimises each local tile alone (independent). */
-static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_err *err) {
+/* Optimises each local tile alone (independent). The ranks step through their tiles in lockstep (slot j,
+ * iteration it; a rank with fewer tiles idles) so that stop requests and checkpoints happen at the same
+ * iteration everywhere. */
+static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, double t_start, ts_ckpt_ctl *ck,
+                                const ts_ckpt_pos *resume, int *stopped, ts_err *err) {
     const ts_options *o = st->o;
-    int use_adam = strcmp(o->optimizer, "adam") == 0, rc = 0, iters = 0;
-    for (int i = 0; i < st->nlocal && rc == 0; i++) {
-        size_t n = ext_floats(&st->tile[i]);
-        indep_ctx c = {st, i};
+    int use_adam = strcmp(o->optimizer, "adam") == 0, rc = 0, iters = st->d.iterations[k], most = 0;
+    int slots = ts_comm_max_int(st->nlocal);
+    int base = resume ? resume->global_iter - resume->tile * iters - resume->iter : *global_iter;
+    size_t *sizes = ts_malloc(sizeof(size_t) * (size_t)(st->nlocal ? st->nlocal : 1));
+    for (int i = 0; i < st->nlocal; i++) sizes[i] = ext_floats(&st->tile[i]);
+    int halt = 0; /* some rank failed */
+    for (int j = resume ? resume->tile : 0; j < slots && !*stopped && !halt && rc == 0; j++) {
+        int active = j < st->nlocal && !(resume && j == resume->tile && !resume->active);
+        size_t n = active ? sizes[j] : 0;
+        indep_ctx c = {st, j};
         ts_lbfgs lb;
         ts_adam ad;
-        if (use_adam) ts_adam_init(&ad, st->be, n, (float)o->learning_rate);
-        else ts_lbfgs_init(&lb, st->be, n, o->lbfgs_history, (ts_reduce_hook){0});
+        if (active && use_adam) ts_adam_init(&ad, st->be, n, (float)o->learning_rate);
+        else if (active) ts_lbfgs_init(&lb, st->be, n, o->lbfgs_history, (ts_reduce_hook){0});
+        int had = active;
+        ts_ckpt_data cd = {.lbfgs = active && !use_adam ? &lb : NULL, .adam = active && use_adam ? &ad : NULL,
+                           .nblocks = st->nlocal, .blocks = st->xe, .sizes = sizes};
+        int it0 = 1, failed = 0;
+        if (resume && j == resume->tile) {
+            if (ts_ckpt_load(&ck->cfg, st->be, &cd, err)) failed = 1;
+            it0 = resume->iter + 1;
+        }
         ts_progress prog;
         char label[64];
-        snprintf(label, sizeof label, "[rank 0 tile %d of %d]", st->first + i + 1, ts_tiles_count(&st->grid));
-        ts_progress_start(&prog, label, st->d.iterations[k], o->print_every, o->quiet || st->rank != 0);
-        int it;
-        for (it = 1; it <= st->d.iterations[k]; it++) {
-            double t0 = ts_now();
-            ts_step_status s = use_adam ? ts_adam_step(&ad, st->xe[i], indep_eval, &c)
-                                        : ts_lbfgs_step(&lb, st->xe[i], indep_eval, &c);
-            if (!isfinite(st->last.total)) {
-                rc = ts_fail(err, "loss of tile %d became non-finite at iteration %d", st->first + i, it);
-                break;
+        snprintf(label, sizeof label, "[rank 0 tile %d of %d]", st->first + j + 1, ts_tiles_count(&st->grid));
+        ts_progress_start(&prog, label, iters, o->print_every, o->quiet || st->rank != 0 || !active);
+        int done = it0 - 1;
+        for (int it = it0; it <= iters && !failed; it++) {
+            if (active) {
+                double t0 = ts_now();
+                ts_step_status s = use_adam ? ts_adam_step(&ad, st->xe[j], indep_eval, &c)
+                                            : ts_lbfgs_step(&lb, st->xe[j], indep_eval, &c);
+                st->last.total = ts_fault_loss(st->last.total, base + j * iters + it);
+                if (!isfinite(st->last.total)) {
+                    rc = ts_fail(err, "loss of tile %d became %s at iteration %d; stopping%s%s", st->first + j,
+                                 isnan(st->last.total) ? "NaN" : "infinite", base + it,
+                                 ck->dir ? "; the last good checkpoint stays in " : "", ck->dir ? ck->dir : "");
+                    failed = 1;
+                } else if (s != TS_STEP_OK) {
+                    active = 0; /* this tile is done; the rank idles to the end of the slot */
+                } else {
+                    done = it;
+                    if (st->rank == 0)
+                        log_line(log, base + it, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0,
+                                 ts_now() - t_start, st->first + j);
+                    ts_progress_update(&prog, it, st->last.total);
+                }
             }
-            if (s != TS_STEP_OK) break;
-            if (st->rank == 0)
-                log_line(log, *global_iter + it, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0,
-                         ts_now() - t_start, st->first + i);
-            ts_progress_update(&prog, it, st->last.total);
+            cd.lbfgs = active && !use_adam ? &lb : NULL;
+            cd.adam = active && use_adam ? &ad : NULL;
+            cd.pos = (ts_ckpt_pos){k, it, base + j * iters + it, j, active, ts_now() - t_start};
+            int every = ck->every ? ck->every : 1;
+            int v = ts_ckpt_tick(ck, st->be, &cd, (j * iters + it) % every == 0, failed);
+            if (v == 1) *stopped = 1;
+            if (v == 2) halt = 1;
+            if (v) break;
         }
-        ts_progress_end(&prog, it - 1, st->last.total);
-        if (it - 1 > iters) iters = it - 1;
-        if (use_adam) ts_adam_free(&ad);
-        else ts_lbfgs_free(&lb);
+        if (had) ts_progress_end(&prog, done, st->last.total);
+        if (done > most) most = done;
+        if (had && use_adam) ts_adam_free(&ad);
+        else if (had) ts_lbfgs_free(&lb);
+        if (failed && rc == 0) rc = -1;
     }
-    *global_iter += iters;
+    free(sizes);
+    *global_iter = base + most;
     if (ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = ts_fail(err, "a tile's loss became non-finite on another rank");
     return rc;
 }
@@ -611,13 +664,19 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     /* threads: ranks on one node share its cores */
     st.be->set_threads(ts_threads_per_rank(o->threads));
     double t_start = ts_now();
+    ts_ckpt_ctl ck;
+    ts_ckpt_ctl_init(&ck, o, ts_ckpt_fingerprint(o, mode, st.nranks), 1, st.rank, st.nranks);
+    ts_ckpt_pos resume = {0};
+    int found = 0, stopped = 0;
+    if (cmd == TS_CMD_RUN && ck.resume && (found = ts_ckpt_peek(&ck.cfg, &resume, err)) < 0) rc = -1;
     FILE *log = NULL;
-    if (st.rank == 0 && cmd == TS_CMD_RUN && o->log) {
-        log = fopen(o->log, "w");
+    if (rc == 0 && st.rank == 0 && cmd == TS_CMD_RUN && o->log) {
+        log = fopen(o->log, found ? "a" : "w");
         if (!log) rc = ts_fail(err, "%s: cannot write log", o->log);
     }
     if (ts_comm_max_int(rc ? 1 : 0)) {
         ts_job_free(&job);
+        ts_ckpt_ctl_free(&ck);
         if (st.rank != 0) ts_vgg_weights_free(&st.wt);
         return st.rank == 0 ? -1 : -2;
     }
@@ -627,14 +686,23 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
                 ts_arch_name(st.d.arch), st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset);
 
     ts_image result = {0}, content_orig = {0};
-    int global_iter = 0;
+    int global_iter = 0; /* set from the checkpoint below when resuming */
     double halo_ratio = 0;
-    for (int k = 0; k < st.d.nscales && rc == 0; k++) {
+    if (found && st.rank == 0 && !o->quiet)
+        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
+                resume.scale + 1, resume.global_iter);
+    if (found) {
+        t_start -= resume.elapsed;
+        global_iter = resume.global_iter;
+    }
+    for (int k = found ? resume.scale : 0; k < st.d.nscales && rc == 0 && !stopped; k++) {
         ts_image content = {0}, start = {0};
+        int resuming = found && k == resume.scale;
         if (st.rank == 0) {
             ts_image_free(&content_orig);
             ts_job_content(&job, k, &content_orig, &content);
-            ts_job_start(&job, k, &result, &content, &start);
+            if (resuming) ts_image_resize(&content, content.w, content.h, &start); /* the checkpoint brings the image */
+            else ts_job_start(&job, k, &result, &content, &start);
         }
         int last = k == st.d.nscales - 1;
         int indep = mode == TS_MODE_INDEPENDENT && last && cmd == TS_CMD_RUN;
@@ -655,9 +723,10 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
             st.be->free(g);
             st.be->free(x);
         } else {
-            rc = indep ? optimise_independent(&st, k, log, &global_iter, t_start, err)
-                       : optimise_exact(&st, k, log, &global_iter, t_start, err);
-            if (rc == 0) {
+            const ts_ckpt_pos *rp = resuming ? &resume : NULL;
+            rc = indep ? optimise_independent(&st, k, log, &global_iter, t_start, &ck, rp, &stopped, err)
+                       : optimise_exact(&st, k, log, &global_iter, t_start, &ck, rp, &stopped, err);
+            if (rc == 0 && !stopped) {
                 if (indep) {
                     gather_blend(&st, &result);
                 } else {
@@ -675,7 +744,8 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         scale_free(&st);
     }
     if (log) fclose(log);
-    if (rc == 0 && st.rank == 0) {
+    if (stopped) ts_ckpt_stopped(&ck, global_iter);
+    if (rc == 0 && st.rank == 0 && !stopped) {
         if (cmd == TS_CMD_GRAD) {
             int64_t shape[3] = {3, result.h, result.w};
             rc = ts_npy_write(o->grad_out, result.data, 3, shape, err);
@@ -699,6 +769,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     ts_image_free(&content_orig);
     if (st.rank != 0) ts_vgg_weights_free(&st.wt);
     ts_job_free(&job);
+    ts_ckpt_ctl_free(&ck);
     if (any) return rc ? -1 : -2;
     return 0;
 }
