@@ -41,6 +41,9 @@ void ts_comm_counter_free(void);
 int ts_comm_local_size(void);
 
 void ts_comm_barrier(void);
+/* A barrier that sleeps while it waits instead of spinning: ranks with nothing left to do wait for a
+ * busy one without taking its core. */
+void ts_comm_wait_idle(void);
 /* Broadcasts bytes from root (any size: sent in pieces under MPI's int limit). */
 void ts_comm_bcast(void *buf, size_t bytes, int root);
 /* The maximum of v over ranks (e.g. agreeing that one rank failed). */

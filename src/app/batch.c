@@ -172,7 +172,10 @@ static task_result run_task(const ts_batch_job *job, int t, int group, ts_err *e
         ts_comm_reset_seconds();
         rc = ts_dispatch(TS_CMD_RUN, &o, err);
         /* in the single mode only rank 0 worked and knows how it went: the others wait for it here */
-        if (ts_dispatch_mode(&o) == TS_MODE_SINGLE && ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = -2;
+        if (ts_dispatch_mode(&o) == TS_MODE_SINGLE && ts_comm_size() > 1) {
+            ts_comm_wait_idle();
+            if (ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = -2;
+        }
     }
     ts_options_free(&o);
     int stopped = ts_comm_max_int(ts_stop_requested());
@@ -269,6 +272,7 @@ static int run_queue(const ts_batch_job *job, int group_size, int *stopped) {
         if (leader) summary_now(job);
     }
     ts_comm_use_world();
+    ts_comm_wait_idle(); /* groups that ran out of tasks wait here for the busy ones, asleep */
     ts_comm_counter_free();
     if (leader && stop)
         fprintf(stderr, "tessera: [group %d] stop requested%s: taking no further tasks\n", group,

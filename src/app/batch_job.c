@@ -76,11 +76,13 @@ static void stem(const char *path, char *out, size_t n) {
     sanitise(out);
 }
 
-/* The shortest text that reads back as v: 64, 0.5, 1e5, 2.5e-3. */
+/* A short text that reads back as v: 64, 150, 0.5, 1e5, 2.5e-3 (the exponent form when it saves at
+ * least two characters). */
 static void number_label(double v, char *out, size_t n) {
-    char fixed[40] = "", expo[40] = "";
-    for (int p = 1; p <= 17; p++) {
-        snprintf(fixed, sizeof fixed, "%.*g", p, v);
+    char fixed[400] = "", expo[40] = "";
+    if (v == 0) v = 0; /* no "-0" */
+    for (int p = 0; p <= 17; p++) {
+        snprintf(fixed, sizeof fixed, "%.*f", p, v);
         if (strtod(fixed, NULL) == v) break;
     }
     for (int p = 0; p <= 16; p++) {
@@ -96,9 +98,10 @@ static void number_label(double v, char *out, size_t n) {
         while (*src == '0' && src[1]) src++;
         memmove(dst, src, strlen(src) + 1);
     }
-    e = strchr(fixed, 'e');
-    if (e) snprintf(fixed, sizeof fixed, "%s", expo);
-    snprintf(out, n, "%s", strlen(expo) < strlen(fixed) ? expo : fixed);
+    const char *pick = strlen(expo) + 2 <= strlen(fixed) ? expo : fixed;
+    size_t len = strlen(pick) < n ? strlen(pick) : n - 1;
+    memcpy(out, pick, len);
+    out[len] = 0;
 }
 
 /* A grid value as written in task names. Returns -1 for values no option takes (objects). */
@@ -231,8 +234,9 @@ static int read_pairs(const cJSON *root, const char *job, pair_t **out, int *nou
 /* The config file's text with the keys the option table does not know removed (warned about once). */
 static int read_config(ts_batch_job *job, const cJSON *known, ts_err *err) {
     size_t n;
-    char *text = ts_file_read(job->config, 16u << 20, &n, err);
-    if (!text) return ts_fail(err, "%s: config %s", job->path, err->msg);
+    ts_err e2;
+    char *text = ts_file_read(job->config, 16u << 20, &n, &e2);
+    if (!text) return ts_fail(err, "%s: config %s", job->path, e2.msg);
     const char *end = NULL;
     cJSON *c = cJSON_ParseWithLengthOpts(text, n, &end, 0);
     free(text);

@@ -63,7 +63,7 @@ static double nice_step(double range, int want) {
 
 static void decade_label(int e, char *out, size_t n) {
     if (e >= 0 && e <= 3) snprintf(out, n, "%d", (int)lround(pow(10.0, e)));
-    else if (e == -1) snprintf(out, n, "0.1");
+    else if (e < 0 && e >= -3) snprintf(out, n, "%.*f", -e, pow(10.0, e));
     else snprintf(out, n, "1e%d", e);
 }
 

@@ -100,7 +100,7 @@ static const char *CSS =
     ".stat{color:#555}.err{color:#c33}table.sheet{border-collapse:collapse}"
     "table.sheet th{font-size:12px;font-weight:normal;color:#555;padding:4px}table.sheet td{padding:4px;vertical-align:top}"
     "table.list{border-collapse:collapse;font-size:12px}table.list td,table.list th{border:1px solid #ddd;padding:3px 6px;"
-    "text-align:left}.curves{display:flex;flex-wrap:wrap;gap:8px}.curves img{width:320px;border:1px solid #ddd}"
+    "text-align:left}table.list code{white-space:normal;word-break:break-all}.curves{display:flex;flex-wrap:wrap;gap:8px}.curves img{width:320px;border:1px solid #ddd}"
     ".s-done{color:#080}.s-failed{color:#c33}.s-pending{color:#888}";
 
 /* "key=value, key=value" for the task's grid values; the pair's label without a grid */
