@@ -319,6 +319,14 @@ int ts_batch_main(int argc, char **argv) {
         ts_batch_job_free(&job);
         return rc ? 2 : 0;
     }
+    if (wrank == 0) {
+        int nr = ts_batch_random_weight_tasks(&job);
+        if (nr)
+            fprintf(stderr, "tessera: %d of %d tasks use the random stand-in network (weights random, or auto with no "
+                            "weights file found), which transfers texture and colour visibly weaker than ImageNet "
+                            "weights (see weights/README.md)\n",
+                    nr, job.ntasks);
+    }
     ts_stop_install();
     {
         size_t n = strlen(job.output_dir) + 8;

@@ -211,6 +211,12 @@ static char *index_html(const ts_batch_job *job, const task_state *st, const int
                   "failed</span>, <span class=\"s-pending\">%d pending</span> &middot; updated %s &middot; "
                   "<a href=\"manifest.json\">manifest.json</a></p>\n",
                   job->ntasks, counts[TS_TASK_DONE], counts[TS_TASK_FAILED], counts[TS_TASK_PENDING], when);
+    int nr = ts_batch_random_weight_tasks(job);
+    if (nr)
+        ts_buf_printf(&b,
+                      "<p class=\"meta\">%d of %d tasks use the random stand-in network, not ImageNet weights: style "
+                      "transfer is visibly weaker than with real VGG weights.</p>\n",
+                      nr, job->ntasks);
     ts_buf_puts(&b, "<h2>Contact sheet</h2>\n");
     contact_sheet(job, st, &b);
     ts_buf_puts(&b, "<h2>Loss curves</h2>\n");
