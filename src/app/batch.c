@@ -243,9 +243,10 @@ static int run_queue(const ts_batch_job *job, int group_size, int *stopped) {
     int group = ts_comm_split_groups(group_size);
     int ngroups = ts_comm_group_count(), leader = ts_comm_rank() == 0;
     if (wrank == 0)
-        fprintf(stderr, "tessera: batch %s: %d task%s, %d done before, %d to run; %d group%s of %d rank%s; output %s\n",
+        fprintf(stderr, "tessera: batch %s: %d task%s, %d done before, %d to run; %d group%s of %s%d rank%s; output %s\n",
                 job->path, job->ntasks, job->ntasks == 1 ? "" : "s", job->ntasks - npending, npending, ngroups,
-                ngroups == 1 ? "" : "s", group_size, group_size == 1 ? "" : "s", job->output_dir);
+                ngroups == 1 ? "" : "s", wsize % group_size ? "up to " : "", group_size, group_size == 1 ? "" : "s",
+                job->output_dir);
     ts_comm_use_world();
     ts_comm_counter_create();
     ts_comm_use_group();

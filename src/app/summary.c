@@ -91,7 +91,7 @@ static char *manifest_json(const ts_batch_job *job, const task_state *st, const 
 static const char *CSS =
     "body{font-family:sans-serif;margin:1.5em;color:#222;background:#fafafa}"
     "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em;margin:1em 0 .4em}"
-    ".meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px}"
+    ".meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}"
     "figure.task{margin:0;padding:6px;background:#fff;border:1px solid #ccc;border-radius:4px;width:170px}"
     "figure.task img.thumb{width:160px;height:auto;display:block;background:#eee}"
     "figure.failed{border-color:#c33;background:#fff3f3}figure.pending{border-style:dashed}"
