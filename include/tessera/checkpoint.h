@@ -67,6 +67,9 @@ int ts_ckpt_peek(ts_ckpt_cfg *cfg, ts_ckpt_pos *pos, ts_err *err);
  * blocks are already set up with the sizes the run uses. Same return convention as peek (0: loaded). */
 int ts_ckpt_load(const ts_ckpt_cfg *cfg, const ts_backend *be, ts_ckpt_data *d, ts_err *err);
 
+/* Removes a checkpoint directory and everything Tessera put in it (when its result is safely written). */
+void ts_ckpt_remove(const char *dir);
+
 /* What a run loop needs: stop requests polled and agreed each iteration, checkpoints when due. */
 typedef struct {
     ts_ckpt_cfg cfg;

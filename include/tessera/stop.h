@@ -10,8 +10,10 @@
 
 /* Installs the SIGTERM and SIGUSR1 handlers (idempotent). Not collective. */
 void ts_stop_install(void);
-/* A file whose existence asks for a stop (NULL: none). The string is copied. */
+/* Adds a file whose existence asks for a stop (a batch's and a run's can be watched together; the
+ * string is copied), and removes one. */
 void ts_stop_watch_file(const char *path);
+void ts_stop_unwatch_file(const char *path);
 /* 1 if this process got a stop signal or the watched file exists. Local, cheap: call it once per
  * iteration and agree across ranks with ts_comm_max_int. */
 int ts_stop_poll(void);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tessera/checkpoint.h"
 #include "tessera/comm.h"
 #include "tessera/dispatch.h"
 #include "tessera/files.h"
@@ -138,7 +139,11 @@ static int finish_task(const ts_batch_job *job, int t, double seconds, int ranks
         snprintf(done, sizeof done, "{\"status\": \"done\", \"loss\": %.10g, \"seconds\": %.3f, \"ranks\": %d}\n", *loss,
                  seconds, ranks);
     else snprintf(done, sizeof done, "{\"status\": \"done\", \"loss\": null, \"seconds\": %.3f, \"ranks\": %d}\n", seconds, ranks);
-    return write_marker(job, t, "DONE", done, err);
+    if (write_marker(job, t, "DONE", done, err)) return -1;
+    char *ck = ts_batch_task_path(job, t, "checkpoint"); /* the result is in place: its checkpoint has served */
+    ts_ckpt_remove(ck);
+    free(ck);
+    return 0;
 }
 
 /* Runs task t on the current group (collective over it). The group's rank 0 writes the markers and

@@ -31,7 +31,8 @@ static cJSON *known_options(void) {
 }
 
 static int check_option_name(const cJSON *known, const char *key, const char *where, ts_err *err) {
-    static const char *per_task[] = {"content", "style", "output", "log", "grad_out", "config"};
+    static const char *per_task[] = {"content", "style", "output", "log", "grad_out", "config", "checkpoint_dir",
+                                     "resume"};
     for (size_t i = 0; i < sizeof per_task / sizeof per_task[0]; i++)
         if (!strcmp(key, per_task[i]))
             return ts_fail(err, "%s: \"%s\" cannot be set here (the job's pairs, output_dir and config set it)", where,
@@ -559,6 +560,10 @@ int ts_batch_task_options(const ts_batch_job *job, int t, ts_options *o, ts_err 
     o->nstyle = k->nstyle;
     o->output = ts_batch_task_path(job, t, ts_batch_output_name(job));
     o->log = ts_batch_task_path(job, t, "log.jsonl");
+    /* a stopped or preempted task continues from its own checkpoint when the batch runs again */
+    free(o->checkpoint_dir);
+    o->checkpoint_dir = ts_batch_task_path(job, t, "checkpoint");
+    o->resume = 1;
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tessera/comm.h"
+#include "tessera/files.h"
 #include "tessera/stop.h"
 
 static const char MAGIC[8] = {'T', 'S', 'C', 'K', 'P', 'T', '0', '1'};
@@ -71,46 +72,12 @@ static char *path3(const char *a, const char *b, const char *c) {
     return p;
 }
 
-static int mkdir_p(const char *dir, ts_err *err) {
-    char *p = ts_strdup(dir);
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != 0) continue;
-        char c = *s;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            rc = ts_fail(err, "%s: cannot create the checkpoint directory: %s", p, strerror(errno));
-            break;
-        }
-        *s = c;
-        if (!c) break;
-    }
-    free(p);
-    return rc;
-}
-
 static void sync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-}
-
-/* Writes text to path through a temporary name, synced; 0 or -1 with err. */
-static int write_text_atomic(const char *path, const char *text, ts_err *err) {
-    size_t n = strlen(path) + 8;
-    char *tmp = ts_malloc(n);
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fputs(text, f) >= 0;
-    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    if (f && fclose(f) != 0) ok = 0;
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    int rc = ok ? 0 : ts_fail(err, "%s: cannot write: %s", path, strerror(errno));
-    if (!ok) unlink(tmp);
-    free(tmp);
-    return rc;
 }
 
 /* Removes every generation in dir except keep. */
@@ -136,6 +103,17 @@ static void prune(const char *dir, const char *keep) {
         free(gen);
     }
     closedir(d);
+}
+
+void ts_ckpt_remove(const char *dir) {
+    prune(dir, "");
+    const char *names[] = {"LATEST", "STOP"};
+    for (int i = 0; i < 2; i++) {
+        char *p = path2(dir, names[i]);
+        unlink(p);
+        free(p);
+    }
+    rmdir(dir);
 }
 
 /* ---------- writing ---------- */
@@ -240,7 +218,7 @@ int ts_ckpt_save(const ts_ckpt_cfg *cfg, const ts_backend *be, const ts_ckpt_dat
         same = latest && !strcmp(latest, gen); /* already saved at this iteration */
         free(latest);
         if (!same) {
-            failed = mkdir_p(gdir, err) != 0;
+            failed = ts_mkdirs(gdir, err) != 0;
             char *c = path2(gdir, "COMPLETE");
             unlink(c); /* a leftover of an interrupted save */
             free(c);
@@ -285,9 +263,9 @@ int ts_ckpt_save(const ts_ckpt_cfg *cfg, const ts_backend *be, const ts_ckpt_dat
         sync_dir(gdir);
         char *c = path2(gdir, "COMPLETE"), *l = path2(cfg->dir, "LATEST"), text[64];
         snprintf(text, sizeof text, "%d ranks, %d iterations\n", cfg->nranks, d->pos.global_iter);
-        failed = write_text_atomic(c, text, err) != 0;
+        failed = ts_file_write_atomic(c, text, strlen(text), err) != 0;
         snprintf(text, sizeof text, "%s\n", gen);
-        if (!failed) failed = write_text_atomic(l, text, err) != 0;
+        if (!failed) failed = ts_file_write_atomic(l, text, strlen(text), err) != 0;
         if (!failed) {
             sync_dir(cfg->dir);
             prune(cfg->dir, gen);
@@ -485,7 +463,11 @@ void ts_ckpt_ctl_init(ts_ckpt_ctl *c, const ts_options *o, uint64_t fingerprint,
 }
 
 void ts_ckpt_ctl_free(ts_ckpt_ctl *c) {
-    if (c->dir) ts_stop_watch_file(NULL);
+    if (c->dir) {
+        char *stop = path2(c->dir, "STOP");
+        ts_stop_unwatch_file(stop);
+        free(stop);
+    }
     free(c->dir);
     c->dir = NULL;
 }

@@ -46,6 +46,7 @@ int ts_file_write_atomic(const char *path, const char *data, size_t len, ts_err 
     } else {
         int ok = fwrite(data, 1, len, f) == len;
         ok = fflush(f) == 0 && ok;
+        ok = fsync(fileno(f)) == 0 && ok; /* on disk before the rename makes it visible */
         ok = fclose(f) == 0 && ok;
         if (!ok) rc = ts_fail(err, "%s: write error (disk full?)", path);
         else if (rename(tmp, path) != 0) rc = ts_fail(err, "%s: cannot rename into place: %s", path, strerror(errno));

@@ -8,7 +8,8 @@
 
 static volatile sig_atomic_t got_signal;
 static int installed, stopped;
-static char *watch_path;
+#define MAX_WATCH 4
+static char *watch[MAX_WATCH];
 
 static void on_signal(int sig) { got_signal = sig; }
 
@@ -25,13 +26,26 @@ void ts_stop_install(void) {
 }
 
 void ts_stop_watch_file(const char *path) {
-    free(watch_path);
-    watch_path = path ? strdup(path) : NULL;
+    for (int i = 0; path && i < MAX_WATCH; i++)
+        if (!watch[i]) {
+            watch[i] = strdup(path);
+            return;
+        }
+}
+
+void ts_stop_unwatch_file(const char *path) {
+    for (int i = 0; path && i < MAX_WATCH; i++)
+        if (watch[i] && !strcmp(watch[i], path)) {
+            free(watch[i]);
+            watch[i] = NULL;
+        }
 }
 
 int ts_stop_poll(void) {
     if (got_signal) return 1;
-    return watch_path && access(watch_path, F_OK) == 0;
+    for (int i = 0; i < MAX_WATCH; i++)
+        if (watch[i] && access(watch[i], F_OK) == 0) return 1;
+    return 0;
 }
 
 void ts_stop_mark_stopped(void) { stopped = 1; }
