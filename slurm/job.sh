@@ -9,6 +9,8 @@
 #   job_requeue_if_stopped CHECK...
 #                       after a SIGUSR1 stop (tessera checkpointed and exited 0), requeues this job
 #                       when the command CHECK says work is left (exit 0)
+#   job_work_left JOB [OPTIONS]          0 when a task of the job has no DONE marker
+#   job_task_left I JOB [OPTIONS]        0 when task I has no DONE marker
 
 job_say() { echo "tessera-slurm: $*" >&2; }
 job_fail() { echo "tessera: error: $*" >&2; exit 2; }
@@ -101,4 +103,45 @@ job_requeue_if_stopped() {
     fi
     job_say "work is left: requeueing job $SLURM_JOB_ID; the next run resumes where this one stopped"
     scontrol requeue "$SLURM_JOB_ID" || job_say "scontrol requeue failed: resubmit to finish"
+}
+
+# The job's output folder as tessera resolves it: --output-dir, else $TESSERA_OUTPUT_DIR, else the
+# job file's "output_dir" (relative paths from the submit folder, where the job runs).
+job_output_dir() {
+    local job=$1 d=""
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --output-dir) d=${2:-}; shift ;;
+        --output-dir=*) d=${1#--output-dir=} ;;
+        esac
+        shift
+    done
+    [ -n "$d" ] || d=${TESSERA_OUTPUT_DIR:-}
+    [ -n "$d" ] || d=$(tr -d '\n' <"$job" | sed -n 's/.*"output_dir"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+    [ -n "$d" ] && echo "$d"
+}
+
+# Task names from `tessera batch JOB --list` (its first line is the count).
+job_task_names() { "$job_bin" batch "$1" --list 2>/dev/null | tail -n +2; }
+
+# When in doubt (no list, no folder) these say "work left": a needless requeue finds every task
+# done and ends at once, a missed one leaves work undone.
+job_work_left() {
+    local d names name
+    d=$(job_output_dir "$@") || return 0
+    names=$(job_task_names "$1") && [ -n "$names" ] || return 0
+    while IFS= read -r name; do
+        [ -e "$d/$name/DONE" ] || return 0
+    done <<<"$names"
+    return 1
+}
+
+job_task_left() {
+    local i=$1 d name
+    shift
+    d=$(job_output_dir "$@") || return 0
+    name=$(job_task_names "$1" | sed -n "$((i + 1))p")
+    [ -n "$name" ] || return 0
+    [ ! -e "$d/$name/DONE" ]
 }
