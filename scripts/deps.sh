@@ -9,7 +9,7 @@ pkgs=(make gcc pkg-config openmpi-bin libopenmpi-dev libtiff-dev libpng-dev libj
 case $want in
 demo) pkgs+=(darknet) ;;                                  # its data folder holds the sample photo and painting
 test) pkgs+=(darknet python3-numpy python3-torch file  # numpy: weights tools; torch: fresh reference cases
-            slurm-wlm munge) ;;                  # a private single-node Slurm for tests/t_slurm.sh
+             slurm-wlm munge) ;;                      # a private single-node Slurm for tests/t_slurm.sh
 build) ;;
 *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
