@@ -1,6 +1,8 @@
 /* comm.h - the only interface to MPI. The binary is always MPI-capable; a single process started
- * without mpirun is a world of one. Every function here is collective over all ranks unless noted.
- * Time spent inside MPI is accumulated for the per-rank timing report. */
+ * without mpirun is a world of one. Collectives run over the current communicator: the world, or
+ * after ts_comm_split_groups this rank's group (a batch runs one task per group); every function
+ * here is collective over the current communicator unless noted. Time spent inside MPI is
+ * accumulated for the per-rank timing report. */
 #ifndef TESSERA_COMM_H
 #define TESSERA_COMM_H
 
@@ -8,17 +10,40 @@
 
 void ts_comm_init(int *argc, char ***argv);
 void ts_comm_finalize(void);
-int ts_comm_rank(void); /* not collective */
-int ts_comm_size(void); /* not collective */
+int ts_comm_rank(void); /* rank in the current communicator; not collective */
+int ts_comm_size(void); /* ranks in the current communicator; not collective */
+int ts_comm_world_rank(void); /* not collective */
+int ts_comm_world_size(void); /* not collective */
 /* Ends every rank with this exit code (MPI_Abort when more than one rank runs). Not collective. */
 void ts_comm_abort(int code);
 double ts_comm_wtime(void);   /* not collective */
 double ts_comm_seconds(void); /* seconds spent in communication so far; not collective */
+void ts_comm_reset_seconds(void); /* starts that count again (per batch task); not collective */
+
+/* Groups. ts_comm_split_groups cuts the world into consecutive groups of group_size ranks (the last
+ * one smaller when group_size does not divide the world) and makes this rank's group the current
+ * communicator; it returns the group's index. Collective over the world. ts_comm_use_world and
+ * ts_comm_use_group switch the current communicator (not collective). */
+int ts_comm_split_groups(int group_size);
+void ts_comm_use_world(void);
+void ts_comm_use_group(void);
+int ts_comm_group_index(void); /* 0 before any split; not collective */
+int ts_comm_group_count(void); /* 1 before any split; not collective */
+
+/* A shared counter for dynamic task queues, held by world rank 0. create (value 0) and free are
+ * collective over the world; next is not collective: it atomically adds 1 and returns the value
+ * before (one-sided MPI_Fetch_and_op, so the holder need not take part). */
+void ts_comm_counter_create(void);
+long ts_comm_counter_next(void);
+void ts_comm_counter_free(void);
 
 /* Ranks on this node (MPI_Comm_split_type shared); not collective after init. */
 int ts_comm_local_size(void);
 
 void ts_comm_barrier(void);
+/* A barrier that sleeps while it waits instead of spinning: ranks with nothing left to do wait for a
+ * busy one without taking its core. */
+void ts_comm_wait_idle(void);
 /* Broadcasts bytes from root (any size: sent in pieces under MPI's int limit). */
 void ts_comm_bcast(void *buf, size_t bytes, int root);
 /* The maximum of v over ranks (e.g. agreeing that one rank failed). */

@@ -3,11 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tessera/batch.h"
 #include "tessera/comm.h"
+#include "tessera/dispatch.h"
+#include "tessera/image.h"
 #include "tessera/options.h"
-#include "tessera/run.h"
 #include "tessera/seams.h"
-#include "tessera/tiled.h"
 #include "tessera/vgg.h"
 
 #define TESSERA_VERSION "0.1.0"
@@ -19,6 +20,8 @@ static void usage(FILE *f) {
             "as a batch job. Runs as one process, or under mpirun/srun.\n\n"
             "commands:\n"
             "  run        stylise one image:  tessera run --content C --style S --output O [options]\n"
+            "  batch      run a job file's tasks (pairs x grid of options) with a contact sheet:\n"
+            "             tessera batch JOB.json [--group-size G] [--task I | --list | --summary]\n"
             "  grad       evaluate the loss and its image gradient once (for checking against other code)\n"
             "  defaults   print every option with its default as a JSON config\n"
             "  layers     list the layer names of --arch vgg16|vgg19 (default vgg19)\n"
@@ -47,15 +50,6 @@ static int cmd_layers(int argc, char **argv) {
     int n = ts_vgg_table(arch, &t);
     for (int i = 0; i < n; i++) printf("%s\n", t[i].name);
     return 0;
-}
-
-/* One image in the single mode: rank 0 works, the other ranks (if any) wait. */
-static int single_job(ts_command cmd, ts_options *o, ts_err *err) {
-    ts_job job;
-    int rc = ts_job_prepare(&job, o, cmd == TS_CMD_RUN, err);
-    if (rc == 0) rc = cmd == TS_CMD_RUN ? ts_job_run(&job, err) : ts_job_grad(&job, err);
-    ts_job_free(&job);
-    return rc;
 }
 
 static int cmd_seams(int argc, char **argv) {
@@ -98,30 +92,14 @@ static int cmd_job(ts_command cmd, int argc, char **argv) {
     ts_options o;
     ts_err err = {{0}};
     ts_options_defaults(&o);
-    int rank = ts_comm_rank(), size = ts_comm_size();
+    int rank = ts_comm_rank();
     /* every rank parses the same arguments; rank 0 alone reports */
     int rc = ts_options_parse(&o, cmd, argc, argv, rank == 0 ? &err : NULL);
     if (rc == 1) {
         ts_options_free(&o);
         return 0;
     }
-    int mode = TS_MODE_SINGLE;
-    if (rc == 0) {
-        if (!strcmp(o.mode, "exact") || (!strcmp(o.mode, "auto") && size > 1)) mode = TS_MODE_EXACT;
-        else if (!strcmp(o.mode, "independent")) mode = TS_MODE_INDEPENDENT;
-        if (mode == TS_MODE_INDEPENDENT && cmd == TS_CMD_GRAD)
-            rc = ts_fail(&err, "grad works in the single and exact modes (--mode independent has no global gradient)");
-    }
-    if (rc == 0 && mode == TS_MODE_SINGLE) {
-        if (rank == 0) {
-            if (size > 1 && !o.quiet)
-                fprintf(stderr, "tessera: --mode single: rank 0 works on the image, the other %d rank%s wait\n",
-                        size - 1, size == 2 ? "" : "s");
-            rc = single_job(cmd, &o, &err);
-        }
-    } else if (rc == 0) {
-        rc = ts_tiled_main(cmd, &o, mode, &err);
-    }
+    if (rc == 0) rc = ts_dispatch(cmd, &o, &err);
     if (rc != 0 && rank == 0) fprintf(stderr, "tessera: error: %s\n", err.msg);
     ts_options_free(&o);
     return rc ? 2 : 0;
@@ -168,6 +146,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 2, argv + 2);
     if (!strcmp(cmd, "seams")) return cmd_seams(argc - 2, argv + 2);
+    if (!strcmp(cmd, "batch")) {
+        ts_comm_init(&argc, &argv);
+        int rc = ts_batch_main(argc - 2, argv + 2);
+        ts_comm_finalize();
+        return rc;
+    }
     ts_command c = !strcmp(cmd, "run") ? TS_CMD_RUN : !strcmp(cmd, "grad") ? TS_CMD_GRAD : 0;
     if (!c) {
         fprintf(stderr, "tessera: error: unknown command \"%s\" (run, grad, defaults, layers, seams, version)\n", cmd);

@@ -5,10 +5,17 @@
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "tessera/check.h"
 
+/* g_comm is the current communicator: the world, or this rank's group in a batch (ts_comm_split_groups);
+ * g_rank and g_size describe it. The world stays reachable for the batch's task counter. */
+static MPI_Comm g_comm, g_group = MPI_COMM_NULL;
+static MPI_Win g_counter_win = MPI_WIN_NULL;
+static long *g_counter;
 static int g_rank, g_size = 1, g_inited, g_local_size = 1;
+static int g_world_rank, g_world_size = 1, g_group_index, g_ngroups = 1;
 static double g_comm_seconds;
 
 #define MPI_CHECK(call)                                                                            \
@@ -23,31 +30,101 @@ void ts_comm_init(int *argc, char ***argv) {
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) ts_fatal("MPI_Init_thread failed");
     g_inited = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_world_size);
+    g_comm = MPI_COMM_WORLD;
+    g_rank = g_world_rank;
+    g_size = g_world_size;
     /* errors come back as codes and go through ts_fatal, which aborts every rank */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm node;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_world_rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
         MPI_Comm_size(node, &g_local_size);
         MPI_Comm_free(&node);
     }
-    ts_set_rank(g_rank);
+    ts_set_rank(g_world_rank);
     ts_set_abort_hook(abort_hook);
 }
 
 void ts_comm_finalize(void) {
-    if (g_inited) MPI_Finalize();
+    if (g_inited) {
+        ts_comm_use_world();
+        if (g_group != MPI_COMM_NULL) MPI_Comm_free(&g_group);
+        g_group = MPI_COMM_NULL;
+        MPI_Finalize();
+    }
     g_inited = 0;
 }
 
 int ts_comm_rank(void) { return g_rank; }
 int ts_comm_size(void) { return g_size; }
+int ts_comm_world_rank(void) { return g_world_rank; }
+int ts_comm_world_size(void) { return g_world_size; }
+int ts_comm_group_index(void) { return g_group_index; }
+int ts_comm_group_count(void) { return g_ngroups; }
+
+static void use(MPI_Comm c) {
+    g_comm = c;
+    MPI_Comm_rank(c, &g_rank);
+    MPI_Comm_size(c, &g_size);
+}
+
+int ts_comm_split_groups(int group_size) {
+    if (!g_inited) return 0;
+    if (group_size < 1) group_size = 1;
+    use(MPI_COMM_WORLD);
+    if (g_group != MPI_COMM_NULL) MPI_Comm_free(&g_group);
+    g_group_index = g_world_rank / group_size;
+    g_ngroups = (g_world_size + group_size - 1) / group_size;
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, g_group_index, g_world_rank, &g_group));
+    MPI_Comm_set_errhandler(g_group, MPI_ERRORS_RETURN);
+    use(g_group);
+    return g_group_index;
+}
+
+void ts_comm_use_world(void) {
+    if (g_inited) use(MPI_COMM_WORLD);
+}
+
+void ts_comm_use_group(void) {
+    if (g_inited && g_group != MPI_COMM_NULL) use(g_group);
+}
+
+/* The task counter lives in a window on world rank 0; a passive-target fetch-and-add needs no
+ * cooperation from rank 0, which is busy with its own tasks. */
+void ts_comm_counter_create(void) {
+    if (!g_inited || g_counter_win != MPI_WIN_NULL) return;
+    MPI_Aint bytes = g_world_rank == 0 ? (MPI_Aint)sizeof(long) : 0;
+    MPI_CHECK(MPI_Win_allocate(bytes, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &g_counter, &g_counter_win));
+    if (g_world_rank == 0) {
+        MPI_CHECK(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, g_counter_win));
+        *g_counter = 0;
+        MPI_CHECK(MPI_Win_unlock(0, g_counter_win));
+    }
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); /* nobody takes a number before it is zero */
+}
+
+long ts_comm_counter_next(void) {
+    if (!g_inited || g_counter_win == MPI_WIN_NULL) ts_fatal("task counter used before ts_comm_counter_create");
+    long one = 1, got = -1;
+    double t = MPI_Wtime();
+    MPI_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, g_counter_win));
+    MPI_CHECK(MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, g_counter_win));
+    MPI_CHECK(MPI_Win_unlock(0, g_counter_win));
+    g_comm_seconds += MPI_Wtime() - t;
+    return got;
+}
+
+void ts_comm_counter_free(void) {
+    if (g_inited && g_counter_win != MPI_WIN_NULL) MPI_CHECK(MPI_Win_free(&g_counter_win));
+    g_counter_win = MPI_WIN_NULL;
+}
 int ts_comm_local_size(void) { return g_local_size; }
 double ts_comm_seconds(void) { return g_comm_seconds; }
+void ts_comm_reset_seconds(void) { g_comm_seconds = 0.0; }
 
 void ts_comm_abort(int code) {
-    if (g_inited && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    if (g_inited && g_world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
     if (g_inited) MPI_Finalize();
     exit(code);
 }
@@ -56,7 +133,21 @@ double ts_comm_wtime(void) { return MPI_Wtime(); }
 
 void ts_comm_barrier(void) {
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Barrier(g_comm));
+    g_comm_seconds += MPI_Wtime() - t;
+}
+
+void ts_comm_wait_idle(void) {
+    double t = MPI_Wtime();
+    MPI_Request req;
+    int done = 0;
+    MPI_CHECK(MPI_Ibarrier(g_comm, &req));
+    for (;;) {
+        MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) break;
+        struct timespec ts = {0, 2000000}; /* 2 ms */
+        nanosleep(&ts, NULL);
+    }
     g_comm_seconds += MPI_Wtime() - t;
 }
 
@@ -65,7 +156,7 @@ void ts_comm_bcast(void *buf, size_t bytes, int root) {
     char *p = buf;
     while (bytes > 0) {
         int n = bytes > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)bytes;
-        MPI_CHECK(MPI_Bcast(p, n, MPI_BYTE, root, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Bcast(p, n, MPI_BYTE, root, g_comm));
         p += n;
         bytes -= (size_t)n;
     }
@@ -75,7 +166,7 @@ void ts_comm_bcast(void *buf, size_t bytes, int root) {
 int ts_comm_max_int(int v) {
     int out;
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT, MPI_MAX, g_comm));
     g_comm_seconds += MPI_Wtime() - t;
     return out;
 }
@@ -84,7 +175,7 @@ void ts_comm_sum_double(double *buf, size_t n) {
     double t = MPI_Wtime();
     while (n > 0) {
         int k = n > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)n;
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, k, MPI_DOUBLE, MPI_SUM, g_comm));
         buf += k;
         n -= (size_t)k;
     }
@@ -94,24 +185,24 @@ void ts_comm_sum_double(double *buf, size_t n) {
 void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *sdispls, float *recv,
                              const int *rcounts, const int *rdispls) {
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, g_comm));
     g_comm_seconds += MPI_Wtime() - t;
 }
 
 void ts_comm_gatherv_float(const float *send, int n, float *recv, const int *counts, const int *displs, int root) {
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Gatherv(send, n, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, root, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Gatherv(send, n, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, root, g_comm));
     g_comm_seconds += MPI_Wtime() - t;
 }
 
 void ts_comm_scatterv_float(const float *send, const int *counts, const int *displs, float *recv, int n, int root) {
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Scatterv(send, counts, displs, MPI_FLOAT, recv, n, MPI_FLOAT, root, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Scatterv(send, counts, displs, MPI_FLOAT, recv, n, MPI_FLOAT, root, g_comm));
     g_comm_seconds += MPI_Wtime() - t;
 }
 
 void ts_comm_allgather_double(double v, double *all) {
     double t = MPI_Wtime();
-    MPI_CHECK(MPI_Allgather(&v, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allgather(&v, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, g_comm));
     g_comm_seconds += MPI_Wtime() - t;
 }
