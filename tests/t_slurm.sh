@@ -116,8 +116,17 @@ ntasks=$("$bin" batch jobs/smoke.json --list | head -n 1)
 t0=$SECONDS
 ids=$(TESSERA_OUTPUT_DIR=$tmp/sweep slurm/submit-sweep.sh --throttle 2 jobs/smoke.json 2>"$tmp/sub.err")
 read -r aid sid <<<"$ids"
-throttle=$(field "$aid" ArrayTaskThrottle | head -n 1)
+throttle=$(field "$aid" ArrayTaskThrottle)
+# element 0 gets SIGUSR1 mid-task: it must stop cleanly and requeue only if its task is left undone
+log0=$tmp/logs/tessera-smoke-${aid}_0.out
+for _ in $(seq 1 600); do grep -q "started on" "$log0" 2>/dev/null && break; sleep 0.2; done
+scancel --signal=USR1 --batch "${aid}_0"
 if wait_jobs 240 "$aid" "$sid"; then
+    if grep -q "got SIGUSR1" "$log0" && grep -Eq "no work is left: not requeued|requeueing job" "$log0"; then
+        ok "array element 0 forwarded SIGUSR1 and decided on requeueing from its task's DONE marker"
+    else
+        not_ok "array element after SIGUSR1" "$(tail -6 "$log0" 2>&1)"
+    fi
     states=$(scontrol show job "$aid" | grep -o 'JobState=[A-Z]*' | sort | uniq -c | tr -s ' ')
     sstate=$(field "$sid" JobState)
     dep_ok=1
@@ -155,11 +164,13 @@ else
 fi
 
 # 3. SIGUSR1 (as sent before the time limit by --signal=B:USR1@120): the script forwards it,
-# tessera stops after its current task and exits 0, the script requeues, the rerun finishes
+# tessera stops (after its current task, or at a checkpoint) and exits 0, the script requeues, the
+# rerun finishes what is left and leaves the tasks done before alone
 t0=$SECONDS
 id=$(TESSERA_OUTPUT_DIR=$tmp/rq slurm/submit.sh jobs/smoke.json --job-name=rq 2>"$tmp/sub.err")
 log=$tmp/logs/rq-$id.out
-for _ in $(seq 1 600); do grep -q "started on" "$log" 2>/dev/null && break; sleep 0.2; done
+# the signal comes once the first task is done, during the next one
+for _ in $(seq 1 900); do [ "$(done_count "$tmp/rq")" -gt 0 ] && break; sleep 0.2; done
 scancel --signal=USR1 --batch "$id"
 # once requeued (pending), note the tasks done so far: the rerun must leave their DONE markers alone
 for _ in $(seq 1 600); do [ "$(field "$id" JobState)" = PENDING ] && break; sleep 0.2; done
