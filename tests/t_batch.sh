@@ -58,6 +58,8 @@ if [ -f "$D/dog.jpg" ] && [ -f "$D/scream.jpg" ]; then
         ok "index.html has 4 thumbnails" || not_ok "index.html has 4 thumbnails"
     ! grep -Eq 'src="(https?:)?//|<script' "$out/index.html" && ok "index.html is self-contained (no remote or script)" ||
         not_ok "index.html is self-contained"
+    grep -q '4 of 4 tasks use the random stand-in' "$out/index.html" && grep -q 'tasks use the random stand-in' "$tmp/smoke.err" &&
+        ok "the random stand-in network is named on the page and on stderr" || not_ok "random stand-in labelled"
     [ "$(grep -c ': started' "$tmp/smoke.err")" = 4 ] && [ "$(grep -c ': done in' "$tmp/smoke.err")" = 4 ] &&
         grep -q 'group 1' "$tmp/smoke.err" && grep -q 'group 0' "$tmp/smoke.err" &&
         ok "progress: a start and a finish line per task, both groups worked" ||

@@ -48,6 +48,10 @@ void ts_batch_job_free(ts_batch_job *job);
  * then content, style, output and log in the task's folder. Returns 0 or -1 (err). */
 int ts_batch_task_options(const ts_batch_job *job, int t, ts_options *o, ts_err *err);
 
+/* How many tasks use the random stand-in network: "random[:SEED]", or "auto" with no weights file
+ * found. */
+int ts_batch_random_weight_tasks(const ts_batch_job *job);
+
 /* Paths inside the output folder (malloc'd): the task folder, or a file in it (file may be NULL). */
 char *ts_batch_task_path(const ts_batch_job *job, int t, const char *file);
 /* The output image's file name inside the task folder: "output.png" or "output.jpg". */

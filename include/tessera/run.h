@@ -32,6 +32,10 @@ typedef struct {
     char net_layer_name[24]; /* the deepest layer the losses need */
 } ts_job;
 
+/* What --weights auto finds for arch: $TESSERA_WEIGHTS, weights/<arch>.safetensors, or the same
+ * beside the binary (malloc'd path); NULL: none, the random stand-in is used. */
+char *ts_find_weights(const char *arch);
+
 /* Everything that can be wrong with the input is found here, before any output is opened.
  * Returns 0, or -1 with err set (the caller exits with code 2). */
 int ts_job_prepare(ts_job *job, ts_options *opt, int need_output, ts_err *err);

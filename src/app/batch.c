@@ -243,9 +243,10 @@ static int run_queue(const ts_batch_job *job, int group_size, int *stopped) {
     int group = ts_comm_split_groups(group_size);
     int ngroups = ts_comm_group_count(), leader = ts_comm_rank() == 0;
     if (wrank == 0)
-        fprintf(stderr, "tessera: batch %s: %d task%s, %d done before, %d to run; %d group%s of %d rank%s; output %s\n",
+        fprintf(stderr, "tessera: batch %s: %d task%s, %d done before, %d to run; %d group%s of %s%d rank%s; output %s\n",
                 job->path, job->ntasks, job->ntasks == 1 ? "" : "s", job->ntasks - npending, npending, ngroups,
-                ngroups == 1 ? "" : "s", group_size, group_size == 1 ? "" : "s", job->output_dir);
+                ngroups == 1 ? "" : "s", wsize % group_size ? "up to " : "", group_size, group_size == 1 ? "" : "s",
+                job->output_dir);
     ts_comm_use_world();
     ts_comm_counter_create();
     ts_comm_use_group();
@@ -318,6 +319,14 @@ int ts_batch_main(int argc, char **argv) {
         if (rc) fprintf(stderr, "tessera: error: %s\n", err.msg);
         ts_batch_job_free(&job);
         return rc ? 2 : 0;
+    }
+    if (wrank == 0) {
+        int nr = ts_batch_random_weight_tasks(&job);
+        if (nr)
+            fprintf(stderr, "tessera: %d of %d tasks use the random stand-in network (weights random, or auto with no "
+                            "weights file found), which transfers texture and colour visibly weaker than ImageNet "
+                            "weights (see weights/README.md)\n",
+                    nr, job.ntasks);
     }
     ts_stop_install();
     {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tessera/files.h"
+#include "tessera/run.h"
 
 #define MAX_TASKS 100000
 #define MAX_NAME 200
@@ -559,4 +560,21 @@ int ts_batch_task_options(const ts_batch_job *job, int t, ts_options *o, ts_err 
     o->output = ts_batch_task_path(job, t, ts_batch_output_name(job));
     o->log = ts_batch_task_path(job, t, "log.jsonl");
     return 0;
+}
+
+int ts_batch_random_weight_tasks(const ts_batch_job *job) {
+    int n = 0;
+    for (int t = 0; t < job->ntasks; t++) {
+        ts_options o;
+        if (ts_batch_task_options(job, t, &o, NULL) == 0) {
+            if (!strncmp(o.weights, "random", 6)) n++;
+            else if (!strcmp(o.weights, "auto")) {
+                char *p = ts_find_weights(o.arch);
+                n += !p;
+                free(p);
+            }
+        }
+        ts_options_free(&o);
+    }
+    return n;
 }

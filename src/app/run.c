@@ -25,7 +25,7 @@ static int file_exists(const char *p) {
 }
 
 /* weights "auto": $TESSERA_WEIGHTS, ./weights/<arch>.safetensors, <binary>/../weights/<arch>.safetensors */
-static char *find_weights(const char *arch) {
+char *ts_find_weights(const char *arch) {
     char path[PATH_MAX + 64];
     const char *env = getenv("TESSERA_WEIGHTS");
     if (env && *env) return ts_strdup(env);
@@ -137,7 +137,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     uint64_t seed = 0;
     char *path = NULL;
     if (strcmp(o->weights, "auto") == 0) {
-        path = find_weights(o->arch);
+        path = ts_find_weights(o->arch);
         job->weights_missing = !path;
     } else {
         int r = parse_random_seed(o->weights, &seed);

@@ -91,7 +91,7 @@ static char *manifest_json(const ts_batch_job *job, const task_state *st, const 
 static const char *CSS =
     "body{font-family:sans-serif;margin:1.5em;color:#222;background:#fafafa}"
     "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em;margin:1em 0 .4em}"
-    ".meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px}"
+    ".meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}"
     "figure.task{margin:0;padding:6px;background:#fff;border:1px solid #ccc;border-radius:4px;width:170px}"
     "figure.task img.thumb{width:160px;height:auto;display:block;background:#eee}"
     "figure.failed{border-color:#c33;background:#fff3f3}figure.pending{border-style:dashed}"
@@ -211,6 +211,12 @@ static char *index_html(const ts_batch_job *job, const task_state *st, const int
                   "failed</span>, <span class=\"s-pending\">%d pending</span> &middot; updated %s &middot; "
                   "<a href=\"manifest.json\">manifest.json</a></p>\n",
                   job->ntasks, counts[TS_TASK_DONE], counts[TS_TASK_FAILED], counts[TS_TASK_PENDING], when);
+    int nr = ts_batch_random_weight_tasks(job);
+    if (nr)
+        ts_buf_printf(&b,
+                      "<p class=\"meta\">%d of %d tasks use the random stand-in network, not ImageNet weights: style "
+                      "transfer is visibly weaker than with real VGG weights.</p>\n",
+                      nr, job->ntasks);
     ts_buf_puts(&b, "<h2>Contact sheet</h2>\n");
     contact_sheet(job, st, &b);
     ts_buf_puts(&b, "<h2>Loss curves</h2>\n");
