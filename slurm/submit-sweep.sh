@@ -48,6 +48,7 @@ sub_site_options small
 sid=$(sub_sbatch "${site_opts[@]}" --job-name="$name-summary" --output="$sub_logs/%x-%j.out" \
     --dependency="afterany:$aid" --kill-on-invalid-dep=no "${carry[@]}" \
     "$sub_root/slurm/summary.sbatch" "$sub_job" "${out[@]}") || exit
+[ "$sub_dry" = 1 ] && { echo "dry run: nothing submitted ($n tasks)" >&2; exit 0; }
 echo "submitted array job $aid ($n tasks, $sub_throttle at a time, $sub_kind, site $TESSERA_SITE)" \
     "and summary job $sid after it; logs in $sub_logs" >&2
 echo "$aid $sid"

@@ -17,5 +17,6 @@ sub_log_dir
 name=tessera-$(basename "$sub_job" .json)
 id=$(sub_sbatch "${site_opts[@]}" --job-name="$name" --output="$sub_logs/%x-%j.out" "${sub_user[@]}" \
     "$sub_root/slurm/tessera.sbatch" "$sub_job" "${sub_tessera[@]}") || exit
+[ "$sub_dry" = 1 ] && { echo "dry run: nothing submitted" >&2; exit 0; }
 echo "submitted job $id ($sub_kind, site $TESSERA_SITE); log in $sub_logs" >&2
 echo "$id"
