@@ -8,8 +8,8 @@ pkgs=(make gcc pkg-config openmpi-bin libopenmpi-dev libtiff-dev libpng-dev libj
       libopenblas-openmp-dev)
 case $want in
 demo) pkgs+=(darknet) ;;                                  # its data folder holds the sample photo and painting
-test) pkgs+=(darknet python3-numpy python3-torch file chromium) ;; # numpy: weights tools; torch: fresh reference
-                                                                   # cases; chromium: renders the batch summary
+test) pkgs+=(darknet python3-numpy python3-torch file chromium # numpy: weights tools; torch: fresh reference
+             slurm-wlm munge) ;; # cases; chromium: renders the batch summary; slurm + munge: tests/t_slurm.sh
 build) ;;
 *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
