@@ -253,8 +253,14 @@ for _ in $(seq 1 300); do grep -q ': started' "$tmp/sig.err" && break; sleep 0.1
 kill -USR1 "$pid"
 wait "$pid"; rc=$?
 counts=$(json_get "$tmp/s/manifest.json" "j['counts']['done'], j['counts']['pending']")
-[ $rc = 0 ] && [ "$counts" = "1 2" ] && grep -q 'stop requested by signal' "$tmp/sig.err" &&
-    ok "SIGUSR1: the running task finishes, the others stay pending, exit 0" ||
-    not_ok "SIGUSR1 stops the batch" "rc=$rc counts=$counts" "$(cat "$tmp/sig.err")"
+first=$(ls -d "$tmp"/s/*/checkpoint 2>/dev/null | head -1)
+[ $rc = 0 ] && [ "$counts" = "0 3" ] && grep -q 'stop requested by signal' "$tmp/sig.err" && [ -f "$first/LATEST" ] &&
+    ok "SIGUSR1: the running task checkpoints, every task stays pending, exit 0" ||
+    not_ok "SIGUSR1 stops the batch" "rc=$rc counts=$counts checkpoint=$first" "$(cat "$tmp/sig.err")"
+"$bin" batch "$tmp/s.json" 2>"$tmp/res.err"; rc=$?
+counts=$(json_get "$tmp/s/manifest.json" "j['counts']['done'], j['counts']['pending']")
+[ $rc = 0 ] && [ "$counts" = "3 0" ] && grep -q 'resuming from' "$tmp/res.err" && [ ! -e "$first" ] &&
+    ok "re-run after the stop: the stopped task resumes from its checkpoint, all done, checkpoint removed" ||
+    not_ok "resume after the stop" "rc=$rc counts=$counts" "$(cat "$tmp/res.err")"
 
 summary

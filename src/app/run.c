@@ -466,7 +466,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 job->threads, job->threads == 1 ? "" : "s", job->nscales, job->nscales == 1 ? "" : "s", total_iters);
     double iter_seconds = 0.0;
     int timed_iters = 0;
-    if (found && !o->quiet)
+    if (found) /* said even with --quiet: the result continues an earlier run */
         fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
                 resume.scale + 1, resume.global_iter);
     for (int k = found ? resume.scale : 0; k < job->nscales && rc == 0 && !stopped; k++) {

@@ -688,7 +688,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     ts_image result = {0}, content_orig = {0};
     int global_iter = 0; /* set from the checkpoint below when resuming */
     double halo_ratio = 0;
-    if (found && st.rank == 0 && !o->quiet)
+    if (found && st.rank == 0) /* said even with --quiet: the result continues an earlier run */
         fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
                 resume.scale + 1, resume.global_iter);
     if (found) {
