@@ -18,7 +18,8 @@ int ts_comm_world_size(void); /* not collective */
 void ts_comm_abort(int code);
 double ts_comm_wtime(void);   /* not collective */
 double ts_comm_seconds(void); /* seconds spent in communication so far; not collective */
-void ts_comm_reset_seconds(void); /* starts that count again (per batch task); not collective */
+double ts_comm_wait_seconds(void); /* seconds spent in ts_comm_wait_for_all so far; not collective */
+void ts_comm_reset_seconds(void); /* starts both counts again (per batch task); not collective */
 
 /* Groups. ts_comm_split_groups cuts the world into consecutive groups of group_size ranks (the last
  * one smaller when group_size does not divide the world) and makes this rank's group the current
@@ -41,6 +42,10 @@ void ts_comm_counter_free(void);
 int ts_comm_local_size(void);
 
 void ts_comm_barrier(void);
+/* A barrier whose time counts as waiting for slower ranks rather than communication: placed before a
+ * collective, it splits the time a rank spends there into waiting (this) and moving data (the
+ * collective). */
+void ts_comm_wait_for_all(void);
 /* A barrier that sleeps while it waits instead of spinning: ranks with nothing left to do wait for a
  * busy one without taking its core. */
 void ts_comm_wait_idle(void);

@@ -59,10 +59,11 @@ void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image
 void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig);
 
 /* One --log line (JSON): iteration, scale (1-based), size, the weighted loss terms, evaluations so
- * far, seconds of this iteration and since the start; comm >= 0 adds the communication seconds so far
- * and tile >= 0 the tile the line is about. Nothing when log is NULL. */
+ * far, seconds of this iteration and since the start; comm >= 0 and wait >= 0 add this rank's seconds
+ * of communication and of waiting for slower ranks so far, tile >= 0 the tile the line is about.
+ * Nothing when log is NULL. */
 void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
-                      double elapsed, double comm, int tile);
+                      double elapsed, double comm, double wait, int tile);
 
 /* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
 int ts_job_grad(ts_job *job, ts_err *err);

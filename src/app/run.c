@@ -424,13 +424,14 @@ static char *iter_name(const char *output, int iter) {
 }
 
 void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
-                      double elapsed, double comm, int tile) {
+                      double elapsed, double comm, double wait, int tile) {
     if (!log) return;
     fprintf(log,
             "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, \"content\": %.10g, "
             "\"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, \"elapsed\": %.3f",
             iter, scale, W, H, t.total, t.content, t.style, t.tv, evals, seconds, elapsed);
     if (comm >= 0) fprintf(log, ", \"communication\": %.4f", comm);
+    if (wait >= 0) fprintf(log, ", \"waiting\": %.4f", wait);
     if (tile >= 0) fprintf(log, ", \"tile\": %d", tile);
     fputs("}\n", log);
     fflush(log);
@@ -513,7 +514,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 timed_iters++;
             }
             ts_log_iteration(log, global_iter, k + 1, st.W, st.H, t, use_adam ? ad.nevals : lb.nevals, dt,
-                             ts_now() - t_start, -1, -1);
+                             ts_now() - t_start, -1, -1, -1);
             ts_progress_update(&prog, it, f);
             if (o->save_every > 0 && global_iter % o->save_every == 0) {
                 ts_image img;

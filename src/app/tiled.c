@@ -58,6 +58,7 @@ typedef struct {
     ts_halo_plan plan;
     double *partials;
     size_t npartials, nown;
+    double io_seconds; /* rank 0: reading inputs, writing the output */
     ts_loss_terms last;
 } tstate;
 
@@ -407,9 +408,11 @@ static double exact_eval(void *ctx, const float *x_own, float *g_own) {
     ts_halo_forward(&st->plan, st->xe);
     memset(st->partials, 0, sizeof(double) * st->npartials);
     for (int i = 0; i < st->nlocal; i++) ts_objective_forward(&st->obj[i], st->xe[i], st->partials);
+    ts_comm_wait_for_all(); /* time lost to the slowest forward pass: waiting, not communication */
     ts_comm_sum_double(st->partials, st->npartials);
     ts_loss_terms t = {0};
     for (int i = 0; i < st->nlocal; i++) t = ts_objective_backward(&st->obj[i], st->partials, st->xe[i], st->ge[i]);
+    ts_comm_wait_for_all();
     ts_halo_reverse(&st->plan, st->ge);
     off = 0;
     for (int i = 0; i < st->nlocal; i++) {
@@ -449,7 +452,8 @@ static double indep_eval(void *ctx, const float *x, float *g) {
 /* ---------- drivers ---------- */
 
 static void log_line(FILE *log, int iter, int k, const tstate *st, int evals, double dt, double elapsed, int tile) {
-    ts_log_iteration(log, iter, k + 1, st->W, st->H, st->last, evals, dt, elapsed, ts_comm_seconds(), tile);
+    ts_log_iteration(log, iter, k + 1, st->W, st->H, st->last, evals, dt, elapsed, ts_comm_seconds(),
+                     ts_comm_wait_seconds(), tile);
 }
 
 /* Optimises the owned pixels of all tiles together (exact). Returns 0 or -1 (err) on a non-finite loss. */
@@ -591,26 +595,33 @@ static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, 
     return rc;
 }
 
+/* The end-of-run line: per-rank compute (wall minus communication, waiting and IO), communication,
+ * waiting for slower ranks, rank 0's IO, the slowest rank and the halo recompute overhead. */
 static void timing_summary(const tstate *st, double wall, double halo_ratio) {
-    double comm = ts_comm_seconds(), compute = wall - comm;
-    double *cm = ts_malloc(sizeof(double) * (size_t)st->nranks), *cp = ts_malloc(sizeof(double) * (size_t)st->nranks);
-    ts_comm_allgather_double(comm, cm);
-    ts_comm_allgather_double(compute, cp);
+    double v[3] = {ts_comm_seconds(), ts_comm_wait_seconds(), st->io_seconds};
+    double compute = wall - v[0] - v[1] - v[2];
+    size_t n = (size_t)st->nranks;
+    double *all = ts_malloc(sizeof(double) * n * 4);
+    ts_comm_allgather_double(v[0], all);
+    ts_comm_allgather_double(v[1], all + n);
+    ts_comm_allgather_double(v[2], all + 2 * n);
+    ts_comm_allgather_double(compute, all + 3 * n);
     if (st->rank == 0 && !st->o->quiet) {
         int slow = 0;
-        double cmin = cp[0], cmax = cp[0], mmax = cm[0];
+        double *cm = all, *wt = all + n, *cp = all + 3 * n;
+        double cmin = cp[0], cmax = cp[0], mmax = cm[0], wmax = wt[0];
         for (int r = 1; r < st->nranks; r++) {
             if (cp[r] < cmin) cmin = cp[r];
             if (cp[r] > cmax) cmax = cp[r], slow = r;
             if (cm[r] > mmax) mmax = cm[r];
+            if (wt[r] > wmax) wmax = wt[r];
         }
         fprintf(stderr,
-                "tessera: %d ranks, %dx%d tiles: compute %.1f-%.1f s per rank (slowest rank %d), communication and "
-                "waiting up to %.1f s, halo recompute +%.0f%% pixels\n",
-                st->nranks, st->d.R, st->d.C, cmin, cmax, slow, mmax, 100.0 * halo_ratio);
+                "tessera: %d ranks, %dx%d tiles: compute %.1f-%.1f s per rank (slowest rank %d), communication up to "
+                "%.1f s, waiting for slower ranks up to %.1f s, IO %.1f s (rank 0), halo recompute +%.0f%% pixels\n",
+                st->nranks, st->d.R, st->d.C, cmin, cmax, slow, mmax, wmax, all[2 * n], 100.0 * halo_ratio);
     }
-    free(cm);
-    free(cp);
+    free(all);
 }
 
 static double halo_overhead(const ts_tile_grid *g) {
@@ -629,14 +640,18 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     st.o = o;
     st.nranks = ts_comm_size();
     st.rank = ts_comm_rank();
+    double t_begin = ts_now();
     ts_job job;
     memset(&job, 0, sizeof job);
     int rc = 0;
     st.d.mode = mode;
     if (st.rank == 0) {
+        double t_io = ts_now();
         rc = ts_job_prepare(&job, o, cmd == TS_CMD_RUN, err);
+        st.io_seconds += ts_now() - t_io;
         if (rc == 0) rc = validate_tiling(&job, st.nranks, &st.d, err);
     }
+    ts_comm_wait_for_all(); /* the other ranks wait while rank 0 reads the inputs */
     if (ts_comm_max_int(rc ? 1 : 0)) { /* rank 0 found bad input: everyone stops together */
         ts_job_free(&job);
         return st.rank == 0 ? -1 : -2;
@@ -748,7 +763,9 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     if (rc == 0 && st.rank == 0 && !stopped) {
         if (cmd == TS_CMD_GRAD) {
             int64_t shape[3] = {3, result.h, result.w};
+            double t_io = ts_now();
             rc = ts_npy_write(o->grad_out, result.data, 3, shape, err);
+            st.io_seconds += ts_now() - t_io;
             if (rc == 0) {
                 printf("{\"total\": %.12g, \"content\": %.12g, \"style\": %.12g, \"tv\": %.12g}\n", st.last.total,
                        st.last.content, st.last.style, st.last.tv);
@@ -757,13 +774,15 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         } else {
             ts_job_final_colors(&job, &result, &content_orig);
             ts_image_write_opts wopts = {.bits = o->output_bits, .quality = 95};
+            double t_io = ts_now();
             rc = ts_image_write(o->output, &result, &wopts, err);
+            st.io_seconds += ts_now() - t_io;
             if (rc == 0 && !o->quiet)
                 fprintf(stderr, "tessera: wrote %s (%dx%d): loss %.6g after %d iterations in %.1f s\n", o->output,
                         result.w, result.h, st.last.total, global_iter, ts_now() - t_start);
         }
     }
-    timing_summary(&st, ts_now() - t_start, halo_ratio);
+    timing_summary(&st, ts_now() - t_begin, halo_ratio);
     int any = ts_comm_max_int(rc ? 1 : 0);
     ts_image_free(&result);
     ts_image_free(&content_orig);

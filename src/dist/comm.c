@@ -16,7 +16,7 @@ static MPI_Win g_counter_win = MPI_WIN_NULL;
 static long *g_counter;
 static int g_rank, g_size = 1, g_inited, g_local_size = 1;
 static int g_world_rank, g_world_size = 1, g_group_index, g_ngroups = 1;
-static double g_comm_seconds;
+static double g_comm_seconds, g_wait_seconds;
 
 #define MPI_CHECK(call)                                                                            \
     do {                                                                                           \
@@ -121,7 +121,8 @@ void ts_comm_counter_free(void) {
 }
 int ts_comm_local_size(void) { return g_local_size; }
 double ts_comm_seconds(void) { return g_comm_seconds; }
-void ts_comm_reset_seconds(void) { g_comm_seconds = 0.0; }
+double ts_comm_wait_seconds(void) { return g_wait_seconds; }
+void ts_comm_reset_seconds(void) { g_comm_seconds = g_wait_seconds = 0.0; }
 
 void ts_comm_abort(int code) {
     if (g_inited && g_world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
@@ -135,6 +136,12 @@ void ts_comm_barrier(void) {
     double t = MPI_Wtime();
     MPI_CHECK(MPI_Barrier(g_comm));
     g_comm_seconds += MPI_Wtime() - t;
+}
+
+void ts_comm_wait_for_all(void) {
+    double t = MPI_Wtime();
+    MPI_CHECK(MPI_Barrier(g_comm));
+    g_wait_seconds += MPI_Wtime() - t;
 }
 
 void ts_comm_wait_idle(void) {
