@@ -4,7 +4,8 @@
 # checkpoints of another job or rank count are refused; a truncated checkpoint is refused; --resume
 # without a checkpoint starts afresh; a NaN loss (injected with TESSERA_FAULT_NAN_AT) stops the run and
 # keeps the last good checkpoint, from which the run resumes; an unwritable checkpoint directory is a
-# warning. One thread per process, so runs are bit-for-bit repeatable. About a minute.
+# warning; a rank killed with SIGKILL ends the job within seconds and leaves a checkpoint that resumes.
+# One thread per process, so runs are bit-for-bit repeatable. A few minutes.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh" checkpoint
 if [ ! -x "$bin" ]; then
@@ -107,4 +108,21 @@ for mode in exact independent; do
     check "$mode NaN: message" grep -q "became NaN at iteration 4" "nan_$mode.err"
     check "$mode NaN: last good checkpoint kept" [ "$(cat "nan_$mode.ckpt/LATEST")" = ckpt-00000002 ]
 done
+# --- a rank killed mid-run: the job ends within seconds, the last checkpoint is intact and resumes ---
+"${mpi[@]}" "$bin" "${base[@]}" "${two[@]}" --mode exact --tiles 2x2 --output k.png --checkpoint-dir k.ckpt \
+    --checkpoint-every 1 >k.out 2>&1 &
+pid=$!
+wait_latest k.ckpt
+sleep 1
+victim=$(pgrep -P "$pid" -f tessera | tail -1)
+t0=$SECONDS
+[ -n "$victim" ] && kill -9 "$victim"
+wait "$pid"
+rc=$?
+check "killed rank: the job fails" [ "$rc" -ne 0 ]
+check "killed rank: the job ends within 30 s" [ $((SECONDS - t0)) -le 30 ]
+gen=$(cat k.ckpt/LATEST)
+check "killed rank: LATEST names a complete checkpoint" [ -f "k.ckpt/$gen/COMPLETE" ]
+"${mpi[@]}" "$bin" "${base[@]}" "${two[@]}" --mode exact --tiles 2x2 --output k.png --checkpoint-dir k.ckpt --resume >/dev/null 2>&1
+same "killed rank: resumed = uninterrupted" full_exact.png k.png
 summary
