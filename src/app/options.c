@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tessera/files.h"
+
 typedef enum { T_STR, T_INT, T_LONG, T_DBL, T_BOOL, T_STRS, T_INTS, T_DBLS } opt_type;
 
 typedef struct {
@@ -327,22 +329,9 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
 }
 
 int ts_options_load_config(ts_options *o, const char *path, ts_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ts_fail(err, "%s: cannot open config: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
-        fclose(f);
-        return ts_fail(err, "%s: not a regular file of at most 16 MiB", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = ts_malloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    fclose(f);
-    if (got != n) {
-        free(buf);
-        return ts_fail(err, "%s: read error", path);
-    }
-    buf[n] = 0;
+    size_t n = 0;
+    char *buf = ts_file_read(path, (size_t)16 << 20, &n, err);
+    if (!buf) return -1;
     int rc = ts_options_apply_json(o, buf, n, path, err);
     free(buf);
     return rc;
