@@ -4,6 +4,11 @@
 #   SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer (tests too)
 #   DEBUG=1      -O0 -g
 #   CC=...       the MPI C compiler wrapper (default mpicc, Open MPI)
+#   CUDA=0|1     the CUDA + cuBLAS backend (default 1 when nvcc is found: on PATH or in CUDA_HOME/bin)
+#   CUDA_HOME=.. the CUDA toolkit (default: the folder above nvcc's bin, else /usr/local/cuda)
+#   CUDA_ARCH=.. GPU architectures to build for, e.g. "80 90" (default: 75 80 86 89 90, those of them
+#                the installed nvcc supports - CUDA 13 dropped Volta's 70 - plus PTX of the newest, so
+#                later GPUs such as Blackwell run it through the driver's JIT)
 # Targets: all (bin/tessera), test (every test), check-deps, clean.
 
 CC       ?= mpicc
@@ -49,10 +54,49 @@ BUILD    := build-san
 BIN      := bin/tessera-san
 endif
 
+# ---- CUDA: nvcc compiles src/backend/cuda*.cu; mpicc links them with -lcudart -lcublas ----
+NVCC_FOUND := $(shell command -v nvcc 2>/dev/null)
+ifeq ($(NVCC_FOUND),)
+NVCC_FOUND := $(wildcard $(or $(CUDA_HOME),/usr/local/cuda)/bin/nvcc)
+endif
+CUDA_HOME ?= $(if $(NVCC_FOUND),$(patsubst %/bin/,%,$(dir $(NVCC_FOUND))),/usr/local/cuda)
+NVCC      ?= $(or $(NVCC_FOUND),nvcc)
+CUDA      ?= $(if $(NVCC_FOUND),1,0)
+ifeq ($(CUDA),1)
+ifeq ($(NVCC_FOUND),)
+ifeq ($(wildcard $(NVCC)),)
+$(error CUDA=1 but no nvcc found (PATH or $(CUDA_HOME)/bin); install the CUDA toolkit or build with CUDA=0)
+endif
+endif
+# the widest default the installed nvcc still supports (Turing .. Hopper; Volta where nvcc < 13)
+CUDA_ARCH_WANTED := 70 75 80 86 89 90
+CUDA_ARCH_KNOWN  := $(patsubst compute_%,%,$(shell $(NVCC) --list-gpu-arch 2>/dev/null))
+CUDA_ARCH ?= $(or $(filter $(CUDA_ARCH_KNOWN),$(CUDA_ARCH_WANTED)),75 80 86 89 90)
+CUDA_PTX  := $(lastword $(sort $(CUDA_ARCH)))
+NVCCFLAGS := -std=c++17 -Iinclude -MMD -MP -Xcompiler -Wall,-Wextra -lineinfo \
+             $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+             -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
+ifeq ($(DEBUG),1)
+NVCCFLAGS += -O0 -g
+else
+NVCCFLAGS += -O2
+endif
+CUDA_SRCS := $(sort $(wildcard src/backend/cuda*.cu))
+CUDA_LIB  := $(CUDA_HOME)/lib64
+LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcudart -lstdc++
+else
+CUDA_SRCS :=
+endif
+CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/%.o)
+# objects that depend on the CUDA switches are rebuilt when they change
+CUDA_STAMP := $(BUILD)/cuda.stamp
+CUDA_CONF  := CUDA=$(CUDA) $(if $(filter 1,$(CUDA)),ARCH=$(CUDA_ARCH) NVCC=$(NVCC))
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONF)" ] || echo "$(CUDA_CONF)" >$(CUDA_STAMP); })
+
 SRCS      := $(shell find src -name '*.c' | sort)
 MAIN_SRC  := src/app/main.c
 LIB_SRCS  := $(filter-out $(MAIN_SRC),$(SRCS))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CUDA_OBJS)
 MAIN_OBJ  := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -73,8 +117,9 @@ check-deps:
 	      openblas) missing="$$missing libopenblas-dev";; esac; fi; \
 	done; \
 	echo "  BLAS     : $(BLAS_KIND)"; \
-	if command -v nvcc >/dev/null 2>&1; then echo "  CUDA     : nvcc found ($$(nvcc --version | tail -1)); CUDA backend not part of this build yet"; \
-	else echo "  CUDA     : no nvcc (CPU backend only)"; fi; \
+	if [ "$(CUDA)" = 1 ]; then echo "  CUDA     : $(NVCC) ($$($(NVCC) --version | tail -1)); CUDA backend for sm $(CUDA_ARCH) + PTX $(CUDA_PTX)"; \
+	elif [ -n "$(NVCC_FOUND)" ]; then echo "  CUDA     : off (CUDA=0); CPU backend only"; \
+	else echo "  CUDA     : no nvcc (PATH or $(CUDA_HOME)/bin): CPU backend only"; fi; \
 	if [ -n "$$missing" ]; then echo "error: missing build dependencies; on Debian: apt-get install$$missing" >&2; exit 1; fi
 
 $(BIN): $(MAIN_OBJ) $(BUILD)/libtessera.a
@@ -88,6 +133,15 @@ $(BUILD)/libtessera.a: $(LIB_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/src/backend/backend.o: $(CUDA_STAMP)
+ifeq ($(CUDA),1)
+$(BUILD)/src/backend/backend.o: CFLAGS += -DTS_HAVE_CUDA=1
+endif
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libtessera.a
 	@mkdir -p $(dir $@)

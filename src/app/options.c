@@ -58,7 +58,12 @@ static const opt_def OPTS[] = {
      "input normalisation (auto: from the weights file's metadata)"},
     {"conv", T_STR, OFF(conv), 0, 0, 0, BOTH, "auto|im2col|winograd", "ALGO",
      "convolution algorithm: auto = Winograd F(4x4,3x3) where channels >= 16, im2col + GEMM for conv1_1"},
-    {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu", "NAME", "compute backend"},
+    {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu|cuda|auto", "NAME",
+     "compute backend: cpu, cuda (GPU = node-local rank mod GPUs; exit 2 without one) or auto (GPU if any, else CPU)"},
+    {"gpu-math", T_STR, OFF(gpu_math), 0, 0, 0, BOTH, "fp32|tf32", "MODE",
+     "CUDA GEMMs in full fp32, or TF32 tensor cores (Ampere and newer: faster, ~1e-3 relative error per product)"},
+    {"cuda-aware-mpi", T_BOOL, OFF(cuda_aware_mpi), 0, 0, 1, BOTH, NULL, NULL,
+     "tiled modes on CUDA: pass GPU buffers to MPI for halo exchanges (the MPI library must report CUDA support)"},
     {"content-weight", T_DBL, OFF(content_weight), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
     {"style-weight", T_DBL, OFF(style_weight), 0, 0, BIG, BOTH, NULL, "B", "beta (default: the weights' preset)"},
     {"tv-weight", T_DBL, OFF(tv_weight), 0, 0, BIG, BOTH, NULL, "G", "gamma (default: the weights' preset)"},
@@ -102,6 +107,7 @@ void ts_options_defaults(ts_options *o) {
     o->pool = ts_strdup("max");
     o->preprocess = ts_strdup("auto");
     o->backend = ts_strdup("cpu");
+    o->gpu_math = ts_strdup("fp32");
     o->conv = ts_strdup("auto");
     o->content_weight = o->style_weight = o->tv_weight = NAN; /* from the preset */
     const char *sl[] = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
