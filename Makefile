@@ -151,7 +151,33 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-TOOLS := $(BUILD)/tools/refcheck
+# ---- the CUDA backend's source run on the CPU (tests/cuda_emu), for checking it without a GPU:
+# build/tests/test_cuda_emu (the op-by-op parity test) and build/tools/tessera-cuda-emu (the whole
+# program with --backend cuda emulated). Needs only a C++17 compiler, not nvcc.
+CXX_FOUND := $(shell command -v $(CXX) 2>/dev/null)
+EMU_DIR   := $(BUILD)/cuda-emu
+EMU_OBJS  := $(patsubst src/backend/%.cu,$(EMU_DIR)/%.o,$(sort $(wildcard src/backend/cuda*.cu))) $(EMU_DIR)/backend.o
+EMU_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Itests/cuda_emu -Iinclude -MMD -MP \
+                -DTS_CUDA_COL_BUDGET_FLOATS=65536 $(filter -fsanitize=% -fno-omit-frame-pointer,$(CFLAGS))
+EMU_BINS  := $(if $(CXX_FOUND),$(BUILD)/tests/test_cuda_emu $(BUILD)/tools/tessera-cuda-emu)
+
+$(EMU_DIR)/%.o: src/backend/%.cu tests/cuda_emu/cuda_runtime.h tests/cuda_emu/cublas_v2.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
+
+$(EMU_DIR)/backend.o: src/backend/backend.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DTS_HAVE_CUDA=1 -c $< -o $@
+
+$(BUILD)/tests/test_cuda_emu: tests/test_cuda.c $(EMU_OBJS) $(BUILD)/libtessera.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(EMU_OBJS) $(BUILD)/libtessera.a $(LDLIBS) -lstdc++
+
+$(BUILD)/tools/tessera-cuda-emu: $(MAIN_OBJ) $(EMU_OBJS) $(BUILD)/libtessera.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(MAIN_OBJ) $(EMU_OBJS) $(BUILD)/libtessera.a $(LDLIBS) -lstdc++
+
+TOOLS := $(BUILD)/tools/refcheck $(EMU_BINS)
 tools: $(TEST_BINS) $(TOOLS)
 
 test: all $(TEST_BINS) $(TOOLS)
@@ -160,4 +186,4 @@ test: all $(TEST_BINS) $(TOOLS)
 clean:
 	rm -rf build build-san bin
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(EMU_OBJS:.o=.d)

@@ -4,7 +4,11 @@
  * Every CUDA runtime and cuBLAS call goes through CUDA_CHECK / CUBLAS_CHECK, and every kernel launch
  * is followed by LAUNCH_CHECK(); a failure is a system failure (ts_fatal: "[rank r] file:line: ...",
  * all ranks stop). All work runs on the legacy default stream, in order, so a download (cudaMemcpy)
- * sees every op issued before it and no other synchronisation is needed. */
+ * sees every op issued before it and no other synchronisation is needed.
+ *
+ * Kernels are launched as TS_LAUNCH(kernel, blocks, threads)(args...), which is kernel<<<blocks,
+ * threads>>>(args...) here; tests/cuda_emu compiles the same files with g++ and runs the kernels one
+ * thread after another on the CPU (with TS_CUDA_EMULATION), to check them without a GPU. */
 #ifndef TESSERA_CUDA_COMMON_H
 #define TESSERA_CUDA_COMMON_H
 
@@ -37,6 +41,10 @@ extern "C" {
 
 #define TS_CUDA_THREADS 256
 
+#ifndef TS_LAUNCH
+#define TS_LAUNCH(kernel, blocks, threads) kernel<<<(blocks), (threads)>>>
+#endif
+
 /* blocks for a grid-stride loop over n items (n > 0) */
 static inline unsigned ts_cuda_blocks(size_t n) {
     size_t b = (n + TS_CUDA_THREADS - 1) / TS_CUDA_THREADS;
@@ -62,6 +70,9 @@ static inline unsigned ts_cuda_reduce_blocks(size_t n) {
 }
 
 /* block-wide sum of one double per thread (blockDim.x == TS_CUDA_THREADS); thread 0 gets the total */
+#ifdef TS_CUDA_EMULATION
+#define ts_block_sum ts_emu_block_sum /* the emulation runs a block's threads one after another */
+#else
 __device__ inline double ts_block_sum(double v) {
     __shared__ double warp_sums[TS_CUDA_THREADS / 32];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
@@ -74,6 +85,7 @@ __device__ inline double ts_block_sum(double v) {
     }
     return v;
 }
+#endif
 
 /* cuda_conv.cu */
 void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,

@@ -10,7 +10,10 @@
  * The GEMMs use cublasGemmEx with the compute type of --gpu-math (fp32 or TF32 tensor cores). */
 #include "cuda_common.h"
 
-#define COL_BUDGET_FLOATS ((size_t)64 << 20) /* 256 MB of columns per band */
+#ifndef TS_CUDA_COL_BUDGET_FLOATS /* tests/cuda_emu sets a small one so that every test image is banded */
+#define TS_CUDA_COL_BUDGET_FLOATS ((size_t)64 << 20) /* 256 MB of columns per band */
+#endif
+#define COL_BUDGET_FLOATS ((size_t)(TS_CUDA_COL_BUDGET_FLOATS))
 
 static int band_rows(int C, int W, int H) {
     size_t per_row = (size_t)C * 9 * (size_t)W;
@@ -78,13 +81,13 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
         size_t bandM = (size_t)nr * W;
-        k_im2col<<<ts_cuda_blocks((size_t)C * 9 * bandM), TS_CUDA_THREADS>>>(x, C, H, W, y0, nr, col);
+        TS_LAUNCH(k_im2col, ts_cuda_blocks((size_t)C * 9 * bandM), TS_CUDA_THREADS)(x, C, H, W, y0, nr, col);
         LAUNCH_CHECK();
         gemm(CUBLAS_OP_N, CUBLAS_OP_N, (int)bandM, K, 9 * C, 1.0f, col, (int)bandM, weight, 9 * C, 0.0f,
              y + (size_t)y0 * W, (int)HW);
     }
     if (bias) {
-        k_bias_add<<<ts_cuda_blocks((size_t)K * HW), TS_CUDA_THREADS>>>(y, bias, K, HW);
+        TS_LAUNCH(k_bias_add, ts_cuda_blocks((size_t)K * HW), TS_CUDA_THREADS)(y, bias, K, HW);
         LAUNCH_CHECK();
     }
 }
@@ -103,7 +106,7 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
         gemm(CUBLAS_OP_N, CUBLAS_OP_T, (int)bandM, 9 * C, K, 1.0f, dy + (size_t)y0 * W, (int)HW, weight, 9 * C, 0.0f,
              col, (int)bandM);
         int r0 = y0 > 0 ? y0 - 1 : 0, r1 = y0 + nr + 1 < H ? y0 + nr + 1 : H;
-        k_col2im_add<<<ts_cuda_blocks((size_t)C * (r1 - r0) * W), TS_CUDA_THREADS>>>(col, C, H, W, y0, nr, dx);
+        TS_LAUNCH(k_col2im_add, ts_cuda_blocks((size_t)C * (r1 - r0) * W), TS_CUDA_THREADS)(col, C, H, W, y0, nr, dx);
         LAUNCH_CHECK();
     }
 }
@@ -122,13 +125,13 @@ __global__ void k_relu_backward(const float *y, const float *dy, float *dx, size
 
 void ts_cuda_relu_forward(const float *x, float *y, size_t n) {
     if (n == 0) return;
-    k_relu_forward<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(x, y, n);
+    TS_LAUNCH(k_relu_forward, ts_cuda_blocks(n), TS_CUDA_THREADS)(x, y, n);
     LAUNCH_CHECK();
 }
 
 void ts_cuda_relu_backward(const float *y, const float *dy, float *dx, size_t n) {
     if (n == 0) return;
-    k_relu_backward<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(y, dy, dx, n);
+    TS_LAUNCH(k_relu_backward, ts_cuda_blocks(n), TS_CUDA_THREADS)(y, dy, dx, n);
     LAUNCH_CHECK();
 }
 
@@ -186,7 +189,7 @@ __global__ void k_pool_backward(int avg, const float *x, const float *dy, int C,
 void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y) {
     size_t n = (size_t)C * (H / 2) * (W / 2);
     if (n == 0) return;
-    k_pool_forward<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(kind == TS_POOL_AVG, x, C, H, W, y);
+    TS_LAUNCH(k_pool_forward, ts_cuda_blocks(n), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, C, H, W, y);
     LAUNCH_CHECK();
 }
 
@@ -195,6 +198,6 @@ void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, co
     (void)y;
     size_t n = (size_t)C * H * W;
     if (n == 0) return;
-    k_pool_backward<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(kind == TS_POOL_AVG, x, dy, C, H, W, dx);
+    TS_LAUNCH(k_pool_backward, ts_cuda_blocks(n), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, C, H, W, dx);
     LAUNCH_CHECK();
 }

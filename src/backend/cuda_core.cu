@@ -87,7 +87,7 @@ __global__ void k_finish_sum(const double *partials, unsigned n, double *out) {
 
 double ts_cuda_finish_sum(const double *partials, unsigned nblocks) {
     double *out = g.partials + TS_CUDA_MAX_PARTIALS, host = 0.0;
-    k_finish_sum<<<1, TS_CUDA_THREADS>>>(partials, nblocks, out);
+    TS_LAUNCH(k_finish_sum, 1, TS_CUDA_THREADS)(partials, nblocks, out);
     LAUNCH_CHECK();
     CUDA_CHECK(cudaMemcpy(&host, out, sizeof host, cudaMemcpyDeviceToHost));
     return host;
@@ -104,7 +104,7 @@ __global__ void k_dot(const float *x, const float *y, size_t n, double *partials
 static double cuda_dot(const float *x, const float *y, size_t n) {
     if (n == 0) return 0.0;
     unsigned b = ts_cuda_reduce_blocks(n);
-    k_dot<<<b, TS_CUDA_THREADS>>>(x, y, n, g.partials);
+    TS_LAUNCH(k_dot, b, TS_CUDA_THREADS)(x, y, n, g.partials);
     LAUNCH_CHECK();
     return ts_cuda_finish_sum(g.partials, b);
 }
@@ -126,19 +126,19 @@ __global__ void k_fill(float v, float *x, size_t n) {
 
 static void cuda_axpy(float a, const float *x, float *y, size_t n) {
     if (n == 0) return;
-    k_axpy<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(a, x, y, n);
+    TS_LAUNCH(k_axpy, ts_cuda_blocks(n), TS_CUDA_THREADS)(a, x, y, n);
     LAUNCH_CHECK();
 }
 
 static void cuda_scale(float a, float *x, size_t n) {
     if (n == 0) return;
-    k_scale<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(a, x, n);
+    TS_LAUNCH(k_scale, ts_cuda_blocks(n), TS_CUDA_THREADS)(a, x, n);
     LAUNCH_CHECK();
 }
 
 static void cuda_fill(float v, float *x, size_t n) {
     if (n == 0) return;
-    k_fill<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(v, x, n);
+    TS_LAUNCH(k_fill, ts_cuda_blocks(n), TS_CUDA_THREADS)(v, x, n);
     LAUNCH_CHECK();
 }
 
@@ -165,15 +165,12 @@ static void cuda_adam_step(float *x, const float *gr, float *m, float *v, size_t
     double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
     float step = (float)(lr / bc1);
     float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-    k_adam<<<ts_cuda_blocks(n), TS_CUDA_THREADS>>>(x, gr, m, v, n, beta1, beta2, eps, step, inv_sqrt_bc2);
+    TS_LAUNCH(k_adam, ts_cuda_blocks(n), TS_CUDA_THREADS)(x, gr, m, v, n, beta1, beta2, eps, step, inv_sqrt_bc2);
     LAUNCH_CHECK();
 }
 
-/* No Winograd on the GPU: the convolutions always take the direct (im2col + cuBLAS) path. */
-static void *cuda_conv3x3_prepare(const float *weight, int C, int K) {
-    (void)weight, (void)C, (void)K;
-    return NULL;
-}
+/* No Winograd on the GPU: the convolutions always take the direct (im2col + cuBLAS) path, --conv
+ * changes nothing there. */
 static void cuda_conv3x3_release(void *p) { (void)p; }
 static size_t cuda_conv3x3_prepared_bytes(const void *p) {
     (void)p;
@@ -220,7 +217,7 @@ static void fill_table(void) {
     t->synchronize = cuda_synchronize;
     t->conv3x3_forward = ts_cuda_conv3x3_forward;
     t->conv3x3_backward_input = ts_cuda_conv3x3_backward_input;
-    t->conv3x3_prepare = cuda_conv3x3_prepare;
+    t->conv3x3_prepare = NULL; /* no fast path: the net skips preparing (and downloading) weights */
     t->conv3x3_release = cuda_conv3x3_release;
     t->conv3x3_prepared_bytes = cuda_conv3x3_prepared_bytes;
     t->relu_forward = ts_cuda_relu_forward;

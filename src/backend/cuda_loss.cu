@@ -34,7 +34,7 @@ void ts_cuda_gram(const float *F, int C, size_t M, float scale, float *G) {
         return;
     }
     gemm(CUBLAS_OP_T, CUBLAS_OP_N, C, C, (int)M, scale, F, (int)M, F, (int)M, 0.0f, G, C);
-    k_mirror_upper<<<ts_cuda_blocks((size_t)C * C), TS_CUDA_THREADS>>>(G, C);
+    TS_LAUNCH(k_mirror_upper, ts_cuda_blocks((size_t)C * C), TS_CUDA_THREADS)(G, C);
     LAUNCH_CHECK();
 }
 
@@ -62,7 +62,7 @@ __global__ void k_sqdiff(const float *x, const float *t, size_t n, float gscale,
 double ts_cuda_sqdiff(const float *x, const float *t, size_t n, float gscale, float *g) {
     if (n == 0) return 0.0;
     unsigned b = ts_cuda_reduce_blocks(n);
-    k_sqdiff<<<b, TS_CUDA_THREADS>>>(x, t, n, gscale, g, ts_cuda_partials());
+    TS_LAUNCH(k_sqdiff, b, TS_CUDA_THREADS)(x, t, n, gscale, g, ts_cuda_partials());
     LAUNCH_CHECK();
     return ts_cuda_finish_sum(ts_cuda_partials(), b);
 }
@@ -113,7 +113,7 @@ double ts_cuda_tv(const float *x, int C, int H, int W, int y0, int x0, int h, in
     int eh = (y0 + h < H ? h + 1 : h), ew = (x0 + w < W ? w + 1 : w);
     size_t total = (size_t)C * eh * ew;
     unsigned b = ts_cuda_reduce_blocks(total);
-    k_tv<<<b, TS_CUDA_THREADS>>>(x, C, H, W, y0, x0, h, w, eh, ew, 2.0f * gscale, g, ts_cuda_partials());
+    TS_LAUNCH(k_tv, b, TS_CUDA_THREADS)(x, C, H, W, y0, x0, h, w, eh, ew, 2.0f * gscale, g, ts_cuda_partials());
     LAUNCH_CHECK();
     return ts_cuda_finish_sum(ts_cuda_partials(), b);
 }
@@ -139,7 +139,7 @@ __global__ void k_region(int mode, float *big, float *packed, int C, int H, int 
 static void region(int mode, float *big, float *packed, int C, int H, int W, int y0, int x0, int h, int w) {
     size_t total = (size_t)C * (h > 0 ? h : 0) * (w > 0 ? w : 0);
     if (total == 0) return;
-    k_region<<<ts_cuda_blocks(total), TS_CUDA_THREADS>>>(mode, big, packed, C, H, W, y0, x0, h, w);
+    TS_LAUNCH(k_region, ts_cuda_blocks(total), TS_CUDA_THREADS)(mode, big, packed, C, H, W, y0, x0, h, w);
     LAUNCH_CHECK();
 }
 
