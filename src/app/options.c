@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tessera/backend.h"
+
 typedef enum { T_STR, T_INT, T_LONG, T_DBL, T_BOOL, T_STRS, T_INTS, T_DBLS } opt_type;
 
 typedef struct {
@@ -61,7 +63,7 @@ static const opt_def OPTS[] = {
     {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu|cuda|auto", "NAME",
      "compute backend: cpu, cuda (GPU = node-local rank mod GPUs; exit 2 without one) or auto (GPU if any, else CPU)"},
     {"gpu-math", T_STR, OFF(gpu_math), 0, 0, 0, BOTH, "fp32|tf32", "MODE",
-     "CUDA GEMMs in full fp32, or TF32 tensor cores (Ampere and newer: faster, ~1e-3 relative error per product)"},
+     "CUDA convolution/Gram GEMMs in fp32, or on TF32 tensor cores (Ampere and newer; faster, ~3e-4 relative error per layer)"},
     {"cuda-aware-mpi", T_BOOL, OFF(cuda_aware_mpi), 0, 0, 1, BOTH, NULL, NULL,
      "tiled modes on CUDA: pass GPU buffers to MPI for halo exchanges (the MPI library must report CUDA support)"},
     {"content-weight", T_DBL, OFF(content_weight), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
@@ -505,6 +507,8 @@ void ts_options_print_help(ts_command cmd, const char *prog) {
             printf(" [%s]\n", val);
         else printf("\n");
     }
-    printf("\nexit status: 0 success, 2 bad input (flags, config, images, weights), 1 system failure.\n");
+    printf("\n%s\n", ts_cuda_built() ? "this build has the CUDA backend (--backend cuda needs a GPU; auto falls back to the CPU)"
+                                     : "this build has no CUDA backend: --backend cuda exits 2, auto runs on the CPU");
+    printf("exit status: 0 success, 2 bad input (flags, config, images, weights), 1 system failure.\n");
     ts_options_free(&d);
 }

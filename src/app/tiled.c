@@ -555,7 +555,7 @@ static void backends_summary(const tstate *st, const ts_backend_choice *ch, char
     if (gpus == 0) snprintf(buf, n, "CPU on every rank");
     else if (gpus == st->nranks) snprintf(buf, n, "CUDA on every rank (rank 0: device %d %s, %s GEMMs%s)", ch->device,
                                           ch->device_name, st->o->gpu_math, st->o->cuda_aware_mpi ? ", CUDA-aware MPI" : "");
-    else snprintf(buf, n, "CUDA on %d ranks, CPU on %d", gpus, st->nranks - gpus);
+    else snprintf(buf, n, "CUDA on %d rank%s, CPU on %d", gpus, gpus == 1 ? "" : "s", st->nranks - gpus);
     if (st->rank == 0 && fell && !st->o->quiet)
         fprintf(stderr, "tessera: --backend auto: %d of %d ranks found no usable CUDA GPU and run on the CPU%s%s%s\n", fell,
                 st->nranks, ch->fell_back ? " (rank 0: " : "", ch->fell_back ? ch->why : "", ch->fell_back ? ")" : "");

@@ -74,6 +74,7 @@ struct ts_emu_state {
     char *base = nullptr;
     size_t reserved = (size_t)64 << 30, used = 0; /* bump allocation, page-aligned */
     std::map<uintptr_t, size_t> live;             /* start -> bytes */
+    std::multimap<size_t, uintptr_t> spare;       /* freed blocks (zeroed) by their page-rounded size */
     int open = 0;
     cudaError_t last = cudaSuccess;
 };
@@ -237,11 +238,17 @@ inline cudaError_t cudaMalloc(void **p, size_t bytes) {
     ts_emu_reserve();
     size_t page = 4096, n = (bytes + page - 1) / page * page;
     if (n == 0) n = page;
-    if (ts_emu.used + n > ts_emu.reserved) return ts_emu_set(cudaErrorMemoryAllocation);
-    char *q = ts_emu.base + ts_emu.used;
-    ts_emu.used += n;
-    /* fresh pages of the range are zero; freed ranges are never handed out again */
-    if (ts_emu.open && mprotect(q, n, PROT_READ | PROT_WRITE)) ts_emu_die("mprotect");
+    char *q;
+    auto reuse = ts_emu.spare.find(n); /* a freed block of the same size keeps the range compact */
+    if (reuse != ts_emu.spare.end()) {
+        q = (char *)reuse->second;
+        ts_emu.spare.erase(reuse);
+    } else {
+        if (ts_emu.used + n > ts_emu.reserved) return ts_emu_set(cudaErrorMemoryAllocation);
+        q = ts_emu.base + ts_emu.used;
+        ts_emu.used += n;
+        if (ts_emu.open && mprotect(q, n, PROT_READ | PROT_WRITE)) ts_emu_die("mprotect");
+    }
     ts_emu.live[(uintptr_t)q] = bytes ? bytes : 1;
     *p = q;
     return cudaSuccess;
@@ -256,8 +263,9 @@ inline cudaError_t cudaFree(void *p) {
     auto it = ts_emu.live.find((uintptr_t)p);
     if (it == ts_emu.live.end()) return ts_emu_set(cudaErrorInvalidValue);
     size_t page = 4096, n = (it->second + page - 1) / page * page;
-    madvise(p, n, MADV_DONTNEED); /* give the memory back; the addresses stay reserved */
+    madvise(p, n, MADV_DONTNEED); /* give the memory back (it reads as zeros again); the addresses stay */
     ts_emu.live.erase(it);
+    ts_emu.spare.insert({n, (uintptr_t)p});
     return cudaSuccess;
 }
 inline cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
