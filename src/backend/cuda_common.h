@@ -45,6 +45,18 @@ extern "C" {
 #define TS_LAUNCH(kernel, blocks, threads) kernel<<<(blocks), (threads)>>>
 #endif
 
+/* A 2D grid for per-plane kernels: y picks the plane (a channel, or a row of the column matrix),
+ * x covers the plane's n items with a grid-stride loop in 32-bit arithmetic (n < 2^31: index
+ * divisions by the width stay cheap). */
+static inline dim3 ts_cuda_grid2(size_t n, size_t planes) {
+    TS_CHECK(n < ((size_t)1 << 31) && planes >= 1 && planes <= 65535, "CUDA grid: %zu items x %zu planes", n, planes);
+    size_t b = (n + TS_CUDA_THREADS - 1) / TS_CUDA_THREADS;
+    if (b < 1) b = 1;
+    if (b > 65535) b = 65535;
+    return dim3((unsigned)b, (unsigned)planes, 1);
+}
+#define PLANE_LOOP(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
+
 /* blocks for a grid-stride loop over n items (n > 0) */
 static inline unsigned ts_cuda_blocks(size_t n) {
     size_t b = (n + TS_CUDA_THREADS - 1) / TS_CUDA_THREADS;

@@ -30,27 +30,29 @@ static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k
                               Cm, CUDA_R_32F, ldc, ts_cuda_compute_type(), CUBLAS_GEMM_DEFAULT));
 }
 
-/* col[(c*9 + ky*3 + kx) * M + yy*W + x] = x[c, y0+yy+ky-1, x+kx-1] (0 outside), M = nrows*W */
-__global__ void k_im2col(const float *x, int C, int H, int W, int y0, int nrows, float *col) {
-    size_t M = (size_t)nrows * W, total = (size_t)C * 9 * M;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        size_t r = i / M, p = i % M;
-        int c = (int)(r / 9), k = (int)(r % 9), ky = k / 3, kx = k % 3;
-        int yy = (int)(p / W), xx = (int)(p % W);
+/* col[(c*9 + ky*3 + kx) * M + yy*W + x] = x[c, y0+yy+ky-1, x+kx-1] (0 outside), M = nrows*W;
+ * grid y: the row r = c*9 + ky*3 + kx of col */
+__global__ void k_im2col(const float *x, int H, int W, int y0, int nrows, float *col) {
+    unsigned M = (unsigned)nrows * W, r = blockIdx.y;
+    int c = (int)(r / 9), ky = (int)(r % 9) / 3, kx = (int)(r % 3);
+    const float *xc = x + (size_t)c * H * W;
+    float *dst = col + (size_t)r * M;
+    PLANE_LOOP(p, M) {
+        int yy = (int)(p / W), xx = (int)(p - (unsigned)yy * W);
         int sy = y0 + yy + ky - 1, sx = xx + kx - 1;
-        col[i] = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? x[((size_t)c * H + sy) * W + sx] : 0.0f;
+        dst[p] = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? xc[(size_t)sy * W + sx] : 0.0f;
     }
 }
 
 /* dx[c, sy, sx] += sum over (ky, kx) of col[(c*9 + ky*3 + kx) * M + (sy-y0-ky+1)*W + (sx-kx+1)], for the
- * rows sy that the band y0 .. y0+nrows-1 reaches (one above and one below it) */
-__global__ void k_col2im_add(const float *col, int C, int H, int W, int y0, int nrows, float *dx) {
-    int r0 = y0 > 0 ? y0 - 1 : 0, r1 = y0 + nrows + 1 < H ? y0 + nrows + 1 : H; /* rows r0 .. r1-1 */
-    size_t M = (size_t)nrows * W, rows = (size_t)(r1 - r0), total = (size_t)C * rows * W;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        int c = (int)(i / (rows * W));
-        size_t rem = i % (rows * W);
-        int sy = r0 + (int)(rem / W), sx = (int)(rem % W);
+ * rows sy = r0 .. r1-1 that the band y0 .. y0+nrows-1 reaches (one above and one below it); grid y: c */
+__global__ void k_col2im_add(const float *col, int H, int W, int y0, int nrows, int r0, int r1, float *dx) {
+    unsigned M = (unsigned)nrows * W, n = (unsigned)(r1 - r0) * W;
+    int c = (int)blockIdx.y;
+    const float *cc = col + (size_t)c * 9 * M;
+    float *dc = dx + (size_t)c * H * W;
+    PLANE_LOOP(q, n) {
+        int sy = r0 + (int)(q / W), sx = (int)(q % W);
         float s = 0.0f;
         for (int ky = 0; ky < 3; ky++) {
             int yy = sy - y0 - ky + 1;
@@ -58,17 +60,18 @@ __global__ void k_col2im_add(const float *col, int C, int H, int W, int y0, int 
             for (int kx = 0; kx < 3; kx++) {
                 int xx = sx - kx + 1;
                 if (xx < 0 || xx >= W) continue;
-                s += col[((size_t)c * 9 + ky * 3 + kx) * M + (size_t)yy * W + xx];
+                s += cc[(size_t)(ky * 3 + kx) * M + (size_t)yy * W + xx];
             }
         }
-        dx[((size_t)c * H + sy) * W + sx] += s;
+        dc[(size_t)sy * W + sx] += s;
     }
 }
 
-__global__ void k_bias_add(float *y, const float *bias, int K, size_t HW) {
-    size_t total = (size_t)K * HW;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-        y[i] += bias[i / HW];
+/* grid y: the output channel */
+__global__ void k_bias_add(float *y, const float *bias, size_t HW) {
+    float b = bias[blockIdx.y];
+    float *yk = y + (size_t)blockIdx.y * HW;
+    PLANE_LOOP(i, HW) yk[i] += b;
 }
 
 void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
@@ -76,18 +79,19 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
     (void)prepared; /* the GPU has no prepared path (prepare returns NULL) */
     size_t HW = (size_t)H * W;
     if (HW == 0 || K == 0) return;
+    TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
     int rows = band_rows(C, W, H);
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
         size_t bandM = (size_t)nr * W;
-        TS_LAUNCH(k_im2col, ts_cuda_blocks((size_t)C * 9 * bandM), TS_CUDA_THREADS)(x, C, H, W, y0, nr, col);
+        TS_LAUNCH(k_im2col, ts_cuda_grid2(bandM, (size_t)C * 9), TS_CUDA_THREADS)(x, H, W, y0, nr, col);
         LAUNCH_CHECK();
         gemm(CUBLAS_OP_N, CUBLAS_OP_N, (int)bandM, K, 9 * C, 1.0f, col, (int)bandM, weight, 9 * C, 0.0f,
              y + (size_t)y0 * W, (int)HW);
     }
     if (bias) {
-        TS_LAUNCH(k_bias_add, ts_cuda_blocks((size_t)K * HW), TS_CUDA_THREADS)(y, bias, K, HW);
+        TS_LAUNCH(k_bias_add, ts_cuda_grid2(HW, (size_t)K), TS_CUDA_THREADS)(y, bias, HW);
         LAUNCH_CHECK();
     }
 }
@@ -97,6 +101,7 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
     (void)prepared;
     size_t HW = (size_t)H * W;
     if (HW == 0 || C == 0) return;
+    TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
     CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * (size_t)C * HW, 0));
     int rows = band_rows(C, W, H);
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
@@ -106,7 +111,8 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
         gemm(CUBLAS_OP_N, CUBLAS_OP_T, (int)bandM, 9 * C, K, 1.0f, dy + (size_t)y0 * W, (int)HW, weight, 9 * C, 0.0f,
              col, (int)bandM);
         int r0 = y0 > 0 ? y0 - 1 : 0, r1 = y0 + nr + 1 < H ? y0 + nr + 1 : H;
-        TS_LAUNCH(k_col2im_add, ts_cuda_blocks((size_t)C * (r1 - r0) * W), TS_CUDA_THREADS)(col, C, H, W, y0, nr, dx);
+        TS_LAUNCH(k_col2im_add, ts_cuda_grid2((size_t)(r1 - r0) * W, (size_t)C), TS_CUDA_THREADS)(col, H, W, y0, nr, r0, r1,
+                                                                                               dx);
         LAUNCH_CHECK();
     }
 }
@@ -137,43 +143,42 @@ void ts_cuda_relu_backward(const float *y, const float *dy, float *dx, size_t n)
 
 /* ---------------- pooling: 2x2 stride 2, odd sizes floored ---------------- */
 
-__global__ void k_pool_forward(int avg, const float *x, int C, int H, int W, float *y) {
-    int Ho = H / 2, Wo = W / 2;
-    size_t total = (size_t)C * Ho * Wo;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        int c = (int)(i / ((size_t)Ho * Wo));
-        size_t rem = i % ((size_t)Ho * Wo);
-        int oi = (int)(rem / Wo), oj = (int)(rem % Wo);
-        const float *r0 = x + ((size_t)c * H + 2 * oi) * W + 2 * oj, *r1 = r0 + W;
+/* grid y: the channel */
+__global__ void k_pool_forward(int avg, const float *x, int H, int W, float *y) {
+    int Ho = H / 2, Wo = W / 2, c = (int)blockIdx.y;
+    const float *xc = x + (size_t)c * H * W;
+    float *yc = y + (size_t)c * Ho * Wo;
+    PLANE_LOOP(i, (unsigned)Ho * Wo) {
+        int oi = (int)(i / Wo), oj = (int)(i % Wo);
+        const float *r0 = xc + (size_t)(2 * oi) * W + 2 * oj, *r1 = r0 + W;
         float a = r0[0], b = r0[1], d = r1[0], e = r1[1];
         if (avg) {
-            y[i] = 0.25f * (a + b + d + e);
+            yc[i] = 0.25f * (a + b + d + e);
         } else { /* the CPU's comparisons, in its order */
             float m = a;
             if (b > m) m = b;
             if (d > m) m = d;
             if (e > m) m = e;
-            y[i] = m;
+            yc[i] = m;
         }
     }
 }
 
 /* one thread per input position: its share of its window's gradient (0 in a dropped row/column);
  * max routes to the first maximum of the window in row-major order */
-__global__ void k_pool_backward(int avg, const float *x, const float *dy, int C, int H, int W, float *dx) {
-    int Ho = H / 2, Wo = W / 2;
-    size_t total = (size_t)C * H * W;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        int c = (int)(i / ((size_t)H * W));
-        size_t rem = i % ((size_t)H * W);
-        int yy = (int)(rem / W), xx = (int)(rem % W), oi = yy / 2, oj = xx / 2;
+__global__ void k_pool_backward(int avg, const float *x, const float *dy, int H, int W, float *dx) {
+    int Ho = H / 2, Wo = W / 2, c = (int)blockIdx.y;
+    const float *xc = x + (size_t)c * H * W, *gc = dy + (size_t)c * Ho * Wo;
+    float *dc = dx + (size_t)c * H * W;
+    PLANE_LOOP(i, (unsigned)H * W) {
+        int yy = (int)(i / W), xx = (int)(i % W), oi = yy / 2, oj = xx / 2;
         float v = 0.0f;
         if (oi < Ho && oj < Wo) {
-            float go = dy[((size_t)c * Ho + oi) * Wo + oj];
+            float go = gc[(size_t)oi * Wo + oj];
             if (avg) {
                 v = 0.25f * go;
             } else {
-                const float *r0 = x + ((size_t)c * H + 2 * oi) * W + 2 * oj;
+                const float *r0 = xc + (size_t)(2 * oi) * W + 2 * oj;
                 float w4[4] = {r0[0], r0[1], r0[W], r0[W + 1]};
                 int best = 0;
                 for (int q = 1; q < 4; q++)
@@ -182,22 +187,22 @@ __global__ void k_pool_backward(int avg, const float *x, const float *dy, int C,
                 v = best == mine ? go : 0.0f;
             }
         }
-        dx[i] = v;
+        dc[i] = v;
     }
 }
 
 void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y) {
-    size_t n = (size_t)C * (H / 2) * (W / 2);
-    if (n == 0) return;
-    TS_LAUNCH(k_pool_forward, ts_cuda_blocks(n), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, C, H, W, y);
+    size_t n = (size_t)(H / 2) * (W / 2);
+    if (n == 0 || C == 0) return;
+    TS_LAUNCH(k_pool_forward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, H, W, y);
     LAUNCH_CHECK();
 }
 
 void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C, int H, int W,
                            float *dx) {
     (void)y;
-    size_t n = (size_t)C * H * W;
-    if (n == 0) return;
-    TS_LAUNCH(k_pool_backward, ts_cuda_blocks(n), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, C, H, W, dx);
+    size_t n = (size_t)H * W;
+    if (n == 0 || C == 0) return;
+    TS_LAUNCH(k_pool_backward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, H, W, dx);
     LAUNCH_CHECK();
 }

@@ -19,8 +19,7 @@ static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k
 
 /* G[i][j] = G[j][i] for i > j (row-major): the lower triangle from the upper one */
 __global__ void k_mirror_upper(float *G, int C) {
-    size_t total = (size_t)C * C;
-    GRID_STRIDE(q, total) {
+    PLANE_LOOP(q, (unsigned)C * C) {
         int i = (int)(q / C), j = (int)(q % C);
         if (i > j) G[q] = G[(size_t)j * C + i];
     }
@@ -34,7 +33,7 @@ void ts_cuda_gram(const float *F, int C, size_t M, float scale, float *G) {
         return;
     }
     gemm(CUBLAS_OP_T, CUBLAS_OP_N, C, C, (int)M, scale, F, (int)M, F, (int)M, 0.0f, G, C);
-    TS_LAUNCH(k_mirror_upper, ts_cuda_blocks((size_t)C * C), TS_CUDA_THREADS)(G, C);
+    TS_LAUNCH(k_mirror_upper, ts_cuda_grid2((size_t)C * C, 1), TS_CUDA_THREADS)(G, C);
     LAUNCH_CHECK();
 }
 
@@ -69,16 +68,14 @@ double ts_cuda_sqdiff(const float *x, const float *t, size_t n, float gscale, fl
 
 /* ---------------- total variation ---------------- */
 
-/* over the pixels (i, j) of rows y0 .. y0+eh-1, columns x0 .. x0+ew-1 of each channel, where the rect
- * is rows y0 .. y0+h-1, columns x0 .. x0+w-1 (eh, ew: one more where the image continues) */
-__global__ void k_tv(const float *x, int C, int H, int W, int y0, int x0, int h, int w, int eh, int ew, float coef,
-                     float *g, double *partials) {
-    size_t total = (size_t)C * eh * ew;
+/* over the pixels (i, j) of rows y0 .. y0+eh-1, columns x0 .. x0+ew-1 of channel blockIdx.y, where the
+ * rect is rows y0 .. y0+h-1, columns x0 .. x0+w-1 (eh, ew: one more where the image continues) */
+__global__ void k_tv(const float *x, int H, int W, int y0, int x0, int h, int w, int eh, int ew, float coef, float *g,
+                     double *partials) {
+    int c = (int)blockIdx.y;
     double s = 0.0;
-    GRID_STRIDE(q, total) {
-        int c = (int)(q / ((size_t)eh * ew));
-        size_t rem = q % ((size_t)eh * ew);
-        int i = y0 + (int)(rem / ew), j = x0 + (int)(rem % ew);
+    PLANE_LOOP(q, (unsigned)eh * ew) {
+        int i = y0 + (int)(q / ew), j = x0 + (int)(q % ew);
         const float *xc = x + (size_t)c * H * W;
         float v = xc[(size_t)i * W + j], grad = 0.0f;
         int row_in = i < y0 + h, col_in = j < x0 + w;
@@ -105,41 +102,41 @@ __global__ void k_tv(const float *x, int C, int H, int W, int y0, int x0, int h,
         if (g) g[(size_t)c * H * W + (size_t)i * W + j] += grad;
     }
     s = ts_block_sum(s);
-    if (threadIdx.x == 0) partials[blockIdx.x] = s;
+    if (threadIdx.x == 0) partials[blockIdx.y * gridDim.x + blockIdx.x] = s;
 }
 
 double ts_cuda_tv(const float *x, int C, int H, int W, int y0, int x0, int h, int w, float gscale, float *g) {
     if (C == 0 || h <= 0 || w <= 0) return 0.0;
     int eh = (y0 + h < H ? h + 1 : h), ew = (x0 + w < W ? w + 1 : w);
-    size_t total = (size_t)C * eh * ew;
-    unsigned b = ts_cuda_reduce_blocks(total);
-    TS_LAUNCH(k_tv, b, TS_CUDA_THREADS)(x, C, H, W, y0, x0, h, w, eh, ew, 2.0f * gscale, g, ts_cuda_partials());
+    TS_CHECK(C <= (int)TS_CUDA_MAX_PARTIALS, "tv over %d channels", C);
+    dim3 grid = ts_cuda_grid2((size_t)eh * ew, (size_t)C);
+    unsigned per = TS_CUDA_MAX_PARTIALS / (unsigned)C; /* blocks per channel: all partials fit */
+    if (grid.x > per) grid.x = per;
+    TS_LAUNCH(k_tv, grid, TS_CUDA_THREADS)(x, H, W, y0, x0, h, w, eh, ew, 2.0f * gscale, g, ts_cuda_partials());
     LAUNCH_CHECK();
-    return ts_cuda_finish_sum(ts_cuda_partials(), b);
+    return ts_cuda_finish_sum(ts_cuda_partials(), grid.x * grid.y);
 }
 
 /* ---------------- rectangles ---------------- */
 
 enum { REGION_GET, REGION_SET, REGION_ADD };
 
-/* mode GET: packed = big's rect; SET: big's rect = packed; ADD: big's rect += packed */
-__global__ void k_region(int mode, float *big, float *packed, int C, int H, int W, int y0, int x0, int h, int w) {
-    size_t total = (size_t)C * h * w;
-    GRID_STRIDE(q, total) {
-        int c = (int)(q / ((size_t)h * w));
-        size_t rem = q % ((size_t)h * w);
-        int i = (int)(rem / w), j = (int)(rem % w);
+/* mode GET: packed = big's rect; SET: big's rect = packed; ADD: big's rect += packed; grid y: channel */
+__global__ void k_region(int mode, float *big, float *packed, int H, int W, int y0, int x0, int h, int w) {
+    int c = (int)blockIdx.y;
+    float *pc = packed + (size_t)c * h * w;
+    PLANE_LOOP(q, (unsigned)h * w) {
+        int i = (int)(q / w), j = (int)(q % w);
         size_t b = ((size_t)c * H + y0 + i) * W + x0 + j;
-        if (mode == REGION_GET) packed[q] = big[b];
-        else if (mode == REGION_SET) big[b] = packed[q];
-        else big[b] += packed[q];
+        if (mode == REGION_GET) pc[q] = big[b];
+        else if (mode == REGION_SET) big[b] = pc[q];
+        else big[b] += pc[q];
     }
 }
 
 static void region(int mode, float *big, float *packed, int C, int H, int W, int y0, int x0, int h, int w) {
-    size_t total = (size_t)C * (h > 0 ? h : 0) * (w > 0 ? w : 0);
-    if (total == 0) return;
-    TS_LAUNCH(k_region, ts_cuda_blocks(total), TS_CUDA_THREADS)(mode, big, packed, C, H, W, y0, x0, h, w);
+    if (C <= 0 || h <= 0 || w <= 0) return;
+    TS_LAUNCH(k_region, ts_cuda_grid2((size_t)h * w, (size_t)C), TS_CUDA_THREADS)(mode, big, packed, H, W, y0, x0, h, w);
     LAUNCH_CHECK();
 }
 

@@ -63,10 +63,11 @@ struct cudaDeviceProp {
     int major, minor;
 };
 
-struct ts_emu_dim3 {
+struct dim3 {
     unsigned x, y, z;
+    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
-inline ts_emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
+inline dim3 blockIdx, threadIdx, blockDim, gridDim;
 
 /* ---- the device address range ---- */
 
@@ -126,28 +127,32 @@ template <class T> inline void ts_emu_check_arg(const T &a) {
 
 template <class... P> struct ts_emu_launcher {
     void (*kernel)(P...);
-    size_t blocks, threads;
+    dim3 grid;
+    unsigned threads;
     template <class... A> void operator()(A... a) {
-        if (blocks == 0 || threads == 0 || threads > 1024 || blocks > 0x7fffffffu) {
+        /* the limits of real hardware (compute capability 3.0 and later) */
+        if (grid.x == 0 || grid.y == 0 || grid.z != 1 || threads == 0 || threads > 1024 || grid.x > 0x7fffffffu ||
+            grid.y > 65535) {
             ts_emu_set(cudaErrorInvalidConfiguration);
             return;
         }
         (ts_emu_check_arg(a), ...);
         ts_emu_open();
-        gridDim = {(unsigned)blocks, 1, 1};
-        blockDim = {(unsigned)threads, 1, 1};
-        for (size_t b = 0; b < blocks; b++) {
-            blockIdx = {(unsigned)b, 0, 0};
-            for (size_t t = threads; t-- > 0;) {
-                threadIdx = {(unsigned)t, 0, 0};
-                kernel(static_cast<P>(a)...);
+        gridDim = grid;
+        blockDim = dim3(threads);
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                blockIdx = dim3(bx, by);
+                for (unsigned t = threads; t-- > 0;) {
+                    threadIdx = dim3(t, 0, 0);
+                    kernel(static_cast<P>(a)...);
+                }
             }
-        }
         ts_emu_close();
     }
 };
-template <class... P> ts_emu_launcher<P...> ts_emu_launch(void (*k)(P...), size_t blocks, size_t threads) {
-    return ts_emu_launcher<P...>{k, blocks, threads};
+template <class... P> ts_emu_launcher<P...> ts_emu_launch(void (*k)(P...), dim3 grid, unsigned threads) {
+    return ts_emu_launcher<P...>{k, grid, threads};
 }
 #define TS_LAUNCH(kernel, blocks, threads) ts_emu_launch(kernel, (blocks), (threads))
 
