@@ -96,7 +96,7 @@ typedef struct {
     const ts_backend *be;
     int device;            /* CUDA device index, -1 on the CPU */
     int device_count;      /* CUDA devices this process sees (0 without CUDA or without a GPU) */
-    char device_name[96];  /* e.g. "NVIDIA H100 80GB HBM3", "" on the CPU */
+    char device_name[160]; /* e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 1980 MHz)", "" on the CPU */
     int fell_back;         /* "auto" found no usable GPU and chose the CPU */
     char why[256];         /* why there is no GPU (fallback notice or error message) */
 } ts_backend_choice;
@@ -117,7 +117,8 @@ int ts_cuda_device_count(char *why, size_t n);
 /* Binds this process to the device and sets the math mode of the convolution/Gram GEMMs; returns
  * the CUDA backend, or NULL with why (no such device, no driver, a context that cannot be made). */
 const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *why, size_t n);
-/* The bound device's name and compute capability as "NAME (sm_XY)"; "" when none is bound. */
+/* The bound device as "NAME (sm_XY, N SMs, C MHz)" (compute capability, multiprocessors, maximum SM
+ * clock); "" when none is bound. */
 void ts_cuda_describe(char *buf, size_t n);
 
 #ifdef __cplusplus

@@ -471,7 +471,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
     double t_start = ts_now();
     int global_iter = 0, total_iters = 0, rc = 0;
     for (int k = 0; k < job->nscales; k++) total_iters += job->iterations[k];
-    char where[160];
+    char where[256];
     ts_backend_describe(&job->backend, o->gpu_math, job->threads, where, sizeof where);
     ts_job_backend_notice(job);
     if (!o->quiet)

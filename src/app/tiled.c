@@ -647,7 +647,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         return st.rank == 0 ? -1 : -2;
     }
     st.be = bch.be;
-    char where[200];
+    char where[320];
     backends_summary(&st, &bch, where, sizeof where);
     /* threads: ranks on one node share its cores */
     st.be->set_threads(ts_threads_per_rank(o->threads));

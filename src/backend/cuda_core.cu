@@ -18,8 +18,8 @@ static struct {
     float *scratch;
     size_t scratch_n;
     double *partials;
-    char name[96];
-    int major, minor;
+    char name[128];
+    int major, minor, sms, clock_mhz;
 } g;
 
 static ts_backend g_table;
@@ -268,6 +268,10 @@ extern "C" const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *wh
     snprintf(g.name, sizeof g.name, "%.*s", (int)sizeof g.name - 1, prop.name);
     g.major = prop.major;
     g.minor = prop.minor;
+    int khz = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&g.sms, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+    g.clock_mhz = khz / 1000;
     int pools = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device));
     g.pools = pools;
@@ -291,5 +295,5 @@ extern "C" const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *wh
 extern "C" void ts_cuda_describe(char *buf, size_t n) {
     if (!buf || !n) return;
     if (!g.bound) buf[0] = 0;
-    else snprintf(buf, n, "%s (sm_%d%d)", g.name, g.major, g.minor);
+    else snprintf(buf, n, "%s (sm_%d%d, %d SMs, %d MHz)", g.name, g.major, g.minor, g.sms, g.clock_mhz);
 }

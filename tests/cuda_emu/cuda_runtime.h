@@ -53,7 +53,11 @@ typedef enum {
     cudaMemcpyDeviceToDevice = 3,
 } cudaMemcpyKind;
 
-typedef enum { cudaDevAttrMemoryPoolsSupported = 115 } cudaDeviceAttr;
+typedef enum {
+    cudaDevAttrClockRate = 13,
+    cudaDevAttrMultiProcessorCount = 16,
+    cudaDevAttrMemoryPoolsSupported = 115,
+} cudaDeviceAttr;
 typedef enum { cudaMemPoolAttrReleaseThreshold = 4 } cudaMemPoolAttr;
 typedef void *cudaMemPool_t;
 typedef void *cudaStream_t;
@@ -224,8 +228,8 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
-    (void)a, (void)d;
-    *v = 1;
+    (void)d;
+    *v = a == cudaDevAttrClockRate ? 1000 : 1; /* one SM at 1 MHz: a CPU thread */
     return cudaSuccess;
 }
 inline cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *p, int d) {
