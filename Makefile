@@ -62,6 +62,9 @@ endif
 CUDA_HOME ?= $(if $(NVCC_FOUND),$(patsubst %/bin/,%,$(dir $(NVCC_FOUND))),/usr/local/cuda)
 NVCC      ?= $(or $(NVCC_FOUND),nvcc)
 CUDA      ?= $(if $(NVCC_FOUND),1,0)
+ifeq ($(filter 0 1,$(CUDA)),)
+$(error CUDA must be 0 or 1, not "$(CUDA)" (is CUDA set in the environment? use CUDA_HOME for the toolkit))
+endif
 ifeq ($(CUDA),1)
 ifeq ($(NVCC_FOUND),)
 ifeq ($(wildcard $(NVCC)),)
