@@ -39,7 +39,7 @@ typedef struct {
 int ts_job_select_backend(const ts_options *o, int local_rank, ts_backend_choice *ch, ts_err *err);
 /* The one-line notice that --backend auto fell back to the CPU (nothing with --quiet). */
 void ts_job_backend_notice(const ts_job *job);
-/* "CUDA device 0 NAME (sm_XY), fp32 GEMMs" or "CPU, N threads", for the start-up line */
+/* "CUDA device 0 NAME (sm_XY, N SMs, C MHz), fp32 GEMMs" or "CPU, N threads", for the start-up line */
 void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int threads, char *buf, size_t n);
 
 /* Everything that can be wrong with the input is found here, before any output is opened.
