@@ -11,8 +11,10 @@
 #    report CUDA support, as Debian's Open MPI does not);
 #  - a CUDA=0 build (into a temporary folder) works, says "CPU backend only", has no CUDA libraries,
 #    refuses --backend cuda with exit 2 and skips test_cuda.
-# With a CUDA backend to run (a real GPU and bin/tessera, and/or build/tools/tessera-cuda-emu: the
-# same backend source run on the CPU, see tests/cuda_emu), for each of them:
+#  - the binary is not linked with the CUDA libraries and a CPU run does not load them (the backend is
+#    a shared object opened on first use); a missing or foreign TESSERA_CUDA_PLUGIN is reported;
+# With a CUDA backend to run (a real GPU, and/or the same backend source built against tests/cuda_emu
+# and run on the CPU: build/cuda-emu/libtessera-cuda-emu.so via TESSERA_CUDA_PLUGIN), for each:
 #  - `tessera grad --backend cuda` on every PyTorch reference case (tests/fixtures/ref) within the
 #    bounds t_reference.sh uses (loss terms 1e-5, gradient 1e-4 relative L2), and against the CPU
 #    backend's grad within 1e-5 (both float32 with different summation orders; the CPU and PyTorch
@@ -33,7 +35,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 refcheck=$build/tools/refcheck
-emu=$build/tools/tessera-cuda-emu
+emu_plugin=$build/cuda-emu/libtessera-cuda-emu.so
 [ -x "$bin" ] || { echo "NOT OK $bin missing (run make)"; echo "0 passed, 1 failed"; exit 1; }
 [ -x "$refcheck" ] || { echo "NOT OK $refcheck missing (run make tools)"; echo "0 passed, 1 failed"; exit 1; }
 have_mpi=0
@@ -114,14 +116,28 @@ else
         not_ok "--cuda-aware-mpi" "$(cat "$tmp/cam.err")"
 fi
 
+# ---- the CUDA libraries are loaded only when a GPU is asked for ----
+if ldd "$bin" | grep -q 'libcudart\|libcublas'; then not_ok "$bin is not linked with the CUDA libraries"
+else ok "$bin is not linked with the CUDA libraries"; fi
+(cd "$F" && LD_DEBUG=files "$bin" "${gargs[@]}" --grad-out "$tmp/ld.npy" --backend cpu --quiet >/dev/null 2>"$tmp/ld.err")
+if grep -q 'libcublas\|libcudart\|tessera-cuda' "$tmp/ld.err"; then not_ok "a CPU run loads no CUDA library"
+else ok "a CPU run loads no CUDA library"; fi
+expect_error "TESSERA_CUDA_PLUGIN naming no file: --backend cuda exits 2" "no such file" \
+    env TESSERA_CUDA_PLUGIN="$tmp/none.so" "$bin" "${gargs[@]}" --grad-out "$tmp/x.npy" --backend cuda
+other=$(ldd "$bin" | sed -n 's/.*libcjson[^ ]* => \([^ ]*\).*/\1/p' | head -1)
+if [ -n "$other" ]; then
+    expect_error "TESSERA_CUDA_PLUGIN naming another library: --backend cuda exits 2" "is not a CUDA backend" \
+        env TESSERA_CUDA_PLUGIN="$other" "$bin" "${gargs[@]}" --grad-out "$tmp/x.npy" --backend cuda
+fi
+
 # ---- a build without CUDA ----
 if [ "${TESSERA_SKIP_CPU_BUILD:-0}" = 1 ]; then
     echo "# CUDA=0 build skipped (TESSERA_SKIP_CPU_BUILD=1)"
 elif make -s -C "$root" CUDA=0 BUILD="$tmp/b0" BIN="$tmp/b0/tessera" -j2 all "$tmp/b0/tests/test_cuda" >"$tmp/b0.log" 2>&1; then
     grep -q "CUDA     : off (CUDA=0); CPU backend only" "$tmp/b0.log" && ok "make CUDA=0 says: CPU backend only" ||
         not_ok "make CUDA=0 says CPU backend only" "$(grep CUDA "$tmp/b0.log")"
-    if ldd "$tmp/b0/tessera" | grep -q 'libcudart\|libcublas'; then not_ok "CUDA=0 binary has no CUDA libraries"
-    else ok "CUDA=0 binary has no CUDA libraries"; fi
+    if [ -e "$tmp/b0/tessera-cuda.so" ]; then not_ok "CUDA=0 build installs no CUDA backend"
+    else ok "CUDA=0 build installs no CUDA backend"; fi
     expect_error "CUDA=0 build: --backend cuda exits 2 (no CUDA backend)" "no CUDA backend" "$tmp/b0/tessera" \
         grad --content "$F/content.png" --style "$F/style.png" --init content --grad-out "$tmp/x.npy" --backend cuda
     (cd "$F" && "$tmp/b0/tessera" "${gargs[@]}" --grad-out "$tmp/b0.npy" --backend auto --quiet >"$tmp/b0.txt") &&
@@ -140,8 +156,13 @@ rm -rf "$tmp/b0"
 # ---- the CUDA backend at work: a real GPU, and the CPU emulation ----
 targets=()
 [ $gpu -eq 1 ] && targets+=("$bin")
-[ -x "$emu" ] && targets+=("$emu")
-[ ${#targets[@]} -eq 0 ] && echo "# skipped: no GPU and no $emu (make tools): the CUDA backend itself is not run"
+emu=$tmp/tessera-emu # bin/tessera with the emulated backend
+if [ -f "$emu_plugin" ]; then
+    printf '#!/bin/sh\nTESSERA_CUDA_PLUGIN=%s exec %s "$@"\n' "$emu_plugin" "$bin" >"$emu"
+    chmod +x "$emu"
+    targets+=("$emu")
+fi
+[ ${#targets[@]} -eq 0 ] && echo "# skipped: no GPU and no $emu_plugin (make tools): the CUDA backend itself is not run"
 
 # worst relative difference of every "total" in two --log files with the same number of lines
 curve_diff() {

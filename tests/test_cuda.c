@@ -1,11 +1,11 @@
 /* test_cuda.c - every op of the CUDA backend against the CPU backend (the reference), op by op.
  *
  * Built twice by `make tools`:
- *  - build/tests/test_cuda with the real CUDA backend: on a machine with a GPU it runs in full; with
+ *  - build/tests/test_cuda loads the real CUDA backend: on a machine with a GPU it runs in full; with
  *    no GPU (or a build without CUDA) it prints "skipped: ..." and passes;
- *  - build/tests/test_cuda_emu with tests/cuda_emu, the same backend source run on the CPU (one
- *    thread after another, device memory unreadable from host code): it checks the kernels' index
- *    arithmetic, banding, reductions and cuBLAS layouts anywhere.
+ *  - build/tests/test_cuda_emu loads the backend built against tests/cuda_emu, the same source run on
+ *    the CPU (one thread after another, device memory unreadable from host code): it checks the
+ *    kernels' index arithmetic, banding, reductions and cuBLAS layouts anywhere.
  *
  * Tolerances (error = max |cuda - cpu| / max |cpu|, per tensor), fp32 GEMMs:
  *  - convolution forward/backward, Gram, Gram backward: 2e-5. Both backends add up to 9C (<= 4608)
@@ -293,8 +293,13 @@ static void gemm_ops(void) {
 }
 
 int main(void) {
+#ifdef TS_TEST_CUDA_PLUGIN /* test_cuda_emu: the backend built against tests/cuda_emu */
+    setenv("TESSERA_CUDA_PLUGIN", TS_TEST_CUDA_PLUGIN, 1);
+#endif
     if (!ts_cuda_built()) {
-        printf("skipped: this build has no CUDA backend (no nvcc, or CUDA=0)\n");
+        char why[400];
+        ts_cuda_device_count(why, sizeof why);
+        printf("skipped: %s\n", why);
         return 0;
     }
     ts_backend_choice ch;

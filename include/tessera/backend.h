@@ -98,7 +98,7 @@ typedef struct {
     int device_count;      /* CUDA devices this process sees (0 without CUDA or without a GPU) */
     char device_name[160]; /* e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 1980 MHz)", "" on the CPU */
     int fell_back;         /* "auto" found no usable GPU and chose the CPU */
-    char why[256];         /* why there is no GPU (fallback notice or error message) */
+    char why[400];         /* why there is no GPU (fallback notice or error message) */
 } ts_backend_choice;
 
 /* name: "cpu", "cuda" or "auto". A GPU is picked as local_rank % (devices visible), so one rank per
@@ -108,9 +108,11 @@ int ts_backend_select(const char *name, int local_rank, ts_gpu_math math, ts_bac
 /* "fp32" / "tf32"; 0 ok, -1 unknown */
 int ts_gpu_math_parse(const char *s, ts_gpu_math *out);
 
-/* ---- the CUDA backend (these exist in every build; without CUDA they report that) ---- */
+/* ---- the CUDA backend (these exist in every build; without CUDA they report that) ----
+ * The backend itself is a shared object loaded on first use (src/backend/cuda_plugin.h), so CPU runs
+ * never load the CUDA libraries. */
 
-/* 1 if this build has the CUDA backend. */
+/* 1 if the CUDA backend can be loaded (built, and the CUDA libraries present). */
 int ts_cuda_built(void);
 /* CUDA devices visible to this process; 0 with why set when there are none or no driver. */
 int ts_cuda_device_count(char *why, size_t n);

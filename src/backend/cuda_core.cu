@@ -1,4 +1,5 @@
-/* cuda_core.cu - the CUDA backend's device, memory and vector ops, and its op table.
+/* cuda_core.cu - the CUDA backend's device, memory and vector ops, its op table, and the entry point
+ * of the shared object it is built into (see cuda_plugin.h).
  *
  * One device per process (picked by backend.c from the node-local rank). Memory comes from the
  * stream-ordered allocator (cudaMallocAsync, pool kept between evaluations, so the per-evaluation
@@ -6,10 +7,13 @@
  * Reductions (dot, sqdiff, tv) accumulate each thread's terms in double, add them per block with a
  * fixed tree, then add the block partials in one more block: the same order on every run, and only
  * the final double crosses to the host. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.h"
+#include "cuda_plugin.h"
 
 static struct {
     int bound, device, pools;
@@ -179,9 +183,7 @@ static size_t cuda_conv3x3_prepared_bytes(const void *p) {
 
 /* ---------------- device binding ---------------- */
 
-extern "C" int ts_cuda_built(void) { return 1; }
-
-extern "C" int ts_cuda_device_count(char *why, size_t n) {
+static int cuda_device_count(char *why, size_t n) {
     int count = 0, rt = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
@@ -200,7 +202,7 @@ extern "C" int ts_cuda_device_count(char *why, size_t n) {
     return count;
 }
 
-extern "C" const ts_backend *ts_cuda_bound_backend(void) { return g.bound ? &g_table : NULL; }
+static const ts_backend *cuda_bound(void) { return g.bound ? &g_table : NULL; }
 
 static void fill_table(void) {
     ts_backend *t = &g_table;
@@ -246,7 +248,7 @@ static void set_math(ts_gpu_math math) {
     CUBLAS_CHECK(cublasSetMathMode(g.blas, math == TS_GPU_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
-extern "C" const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *why, size_t n) {
+static const ts_backend *cuda_open(int device, ts_gpu_math math, char *why, size_t n) {
     if (g.bound) {
         if (device != g.device && why && n)
             snprintf(why, n, "this process already uses CUDA device %d", g.device);
@@ -292,8 +294,35 @@ extern "C" const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *wh
     return &g_table;
 }
 
-extern "C" void ts_cuda_describe(char *buf, size_t n) {
+static void cuda_describe(char *buf, size_t n) {
     if (!buf || !n) return;
     if (!g.bound) buf[0] = 0;
     else snprintf(buf, n, "%s (sm_%d%d, %d SMs, %d MHz)", g.name, g.major, g.minor, g.sms, g.clock_mhz);
+}
+
+/* ---------------- the shared object's entry point ---------------- */
+
+static void (*host_fatal)(const char *file, int line, const char *fmt, ...);
+
+/* The backend's fatal errors (CUDA_CHECK, TS_CHECK) go to the program's ts_fatal_at, which knows the
+ * rank and stops every rank; the object is linked -Bsymbolic, so this definition is the one its own
+ * code calls. */
+extern "C" [[noreturn]] void ts_fatal_at(const char *file, int line, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (host_fatal) host_fatal(file, line, "%s", msg);
+    fprintf(stderr, "%s:%d: %s\n", file, line, msg);
+    abort();
+}
+
+extern "C" __attribute__((visibility("default"))) const ts_cuda_plugin_api *
+ts_cuda_plugin_init(const ts_cuda_plugin_host *host) {
+    static const ts_cuda_plugin_api api = {TS_CUDA_PLUGIN_VERSION, sizeof(ts_backend), cuda_device_count, cuda_open,
+                                           cuda_describe, cuda_bound};
+    if (!host || host->version != TS_CUDA_PLUGIN_VERSION || host->backend_size != sizeof(ts_backend)) return NULL;
+    host_fatal = host->fatal;
+    return &api;
 }
