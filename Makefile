@@ -4,6 +4,12 @@
 #   SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer (tests too)
 #   DEBUG=1      -O0 -g
 #   CC=...       the MPI C compiler wrapper (default mpicc, Open MPI)
+#   CUDA=0|1     the CUDA + cuBLAS backend (default 1 when nvcc is found: on PATH or in CUDA_HOME/bin),
+#                a shared object installed beside the binary ($(BIN)-cuda.so) and opened on first use
+#   CUDA_HOME=.. the CUDA toolkit (default: the folder above nvcc's bin, else /usr/local/cuda)
+#   CUDA_ARCH=.. GPU architectures to build for, e.g. "80 90" (default: 75 80 86 89 90, those of them
+#                the installed nvcc supports - CUDA 13 dropped Volta's 70 - plus PTX of the newest, so
+#                later GPUs such as Blackwell run it through the driver's JIT)
 # Targets: all (bin/tessera), test (every test), check-deps, clean.
 
 CC       ?= mpicc
@@ -49,6 +55,53 @@ BUILD    := build-san
 BIN      := bin/tessera-san
 endif
 
+# ---- CUDA: nvcc compiles src/backend/cuda*.cu; mpicc links them with -lcudart -lcublas ----
+NVCC_FOUND := $(shell command -v nvcc 2>/dev/null)
+ifeq ($(NVCC_FOUND),)
+NVCC_FOUND := $(wildcard $(or $(CUDA_HOME),/usr/local/cuda)/bin/nvcc)
+endif
+CUDA_HOME ?= $(if $(NVCC_FOUND),$(patsubst %/bin/,%,$(dir $(NVCC_FOUND))),/usr/local/cuda)
+NVCC      ?= $(or $(NVCC_FOUND),nvcc)
+CUDA      ?= $(if $(NVCC_FOUND),1,0)
+ifeq ($(filter 0 1,$(CUDA)),)
+$(error CUDA must be 0 or 1, not "$(CUDA)" (is CUDA set in the environment? use CUDA_HOME for the toolkit))
+endif
+ifeq ($(CUDA),1)
+ifeq ($(NVCC_FOUND),)
+ifeq ($(wildcard $(NVCC)),)
+$(error CUDA=1 but no nvcc found (PATH or $(CUDA_HOME)/bin); install the CUDA toolkit or build with CUDA=0)
+endif
+endif
+# the widest default the installed nvcc still supports (Turing .. Hopper; Volta where nvcc < 13)
+CUDA_ARCH_WANTED := 70 75 80 86 89 90
+CUDA_ARCH_KNOWN  := $(patsubst compute_%,%,$(shell $(NVCC) --list-gpu-arch 2>/dev/null))
+CUDA_ARCH ?= $(or $(filter $(CUDA_ARCH_KNOWN),$(CUDA_ARCH_WANTED)),75 80 86 89 90)
+CUDA_PTX  := $(lastword $(sort $(CUDA_ARCH)))
+NVCCFLAGS := -std=c++17 -Iinclude -MMD -MP -Xcompiler -Wall,-Wextra,-fPIC -lineinfo \
+             $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+             -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
+ifeq ($(DEBUG),1)
+NVCCFLAGS += -O0 -g
+else
+NVCCFLAGS += -O2
+endif
+CUDA_SRCS := $(sort $(wildcard src/backend/cuda*.cu))
+CUDA_LIB  := $(CUDA_HOME)/lib64
+else
+CUDA_SRCS :=
+endif
+CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/%.o)
+# The CUDA backend is a shared object the program opens on first use (src/backend/cuda_plugin.h): the
+# binary is not linked with the CUDA libraries, so CPU runs do not load them. make installs it beside
+# the binary as $(BIN)-cuda.so; the build folder's copy serves the test programs.
+CUDA_PLUGIN     := $(BUILD)/libtessera-cuda.so
+CUDA_PLUGIN_BIN := $(if $(CUDA_SRCS),$(BIN)-cuda.so)
+LDLIBS    += -ldl
+# objects that depend on the CUDA switches are rebuilt when they change
+CUDA_STAMP := $(BUILD)/cuda.stamp
+CUDA_CONF  := CUDA=$(CUDA) $(if $(filter 1,$(CUDA)),ARCH=$(CUDA_ARCH) NVCC=$(NVCC))
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONF)" ] || echo "$(CUDA_CONF)" >$(CUDA_STAMP); })
+
 SRCS      := $(shell find src -name '*.c' | sort)
 MAIN_SRC  := src/app/main.c
 LIB_SRCS  := $(filter-out $(MAIN_SRC),$(SRCS))
@@ -58,7 +111,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test check-deps clean tools
-all: check-deps $(BIN)
+all: check-deps $(BIN) $(CUDA_PLUGIN_BIN)
 
 # Say what was found; stop with the package names when something required is missing.
 check-deps:
@@ -73,8 +126,9 @@ check-deps:
 	      openblas) missing="$$missing libopenblas-dev";; esac; fi; \
 	done; \
 	echo "  BLAS     : $(BLAS_KIND)"; \
-	if command -v nvcc >/dev/null 2>&1; then echo "  CUDA     : nvcc found ($$(nvcc --version | tail -1)); CUDA backend not part of this build yet"; \
-	else echo "  CUDA     : no nvcc (CPU backend only)"; fi; \
+	if [ "$(CUDA)" = 1 ]; then echo "  CUDA     : $(NVCC) ($$($(NVCC) --version | tail -1)); CUDA backend $(BIN)-cuda.so for sm $(CUDA_ARCH) + PTX $(CUDA_PTX)"; \
+	elif [ -n "$(NVCC_FOUND)" ]; then echo "  CUDA     : off (CUDA=0); CPU backend only"; \
+	else echo "  CUDA     : no nvcc (PATH or $(CUDA_HOME)/bin): CPU backend only"; fi; \
 	if [ -n "$$missing" ]; then echo "error: missing build dependencies; on Debian: apt-get install$$missing" >&2; exit 1; fi
 
 $(BIN): $(MAIN_OBJ) $(BUILD)/libtessera.a
@@ -89,6 +143,22 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/%.o: %.cu $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_PLUGIN): $(CUDA_OBJS)
+	$(CXX) -shared -Wl,-Bsymbolic -o $@ $^ -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcudart
+
+$(CUDA_PLUGIN_BIN): $(CUDA_PLUGIN)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/src/backend/backend.o: $(CUDA_STAMP)
+ifeq ($(CUDA),1)
+$(BUILD)/src/backend/backend.o: CFLAGS += -DTS_CUDA_PLUGIN_PATH='"$(abspath $(CUDA_PLUGIN))"'
+endif
+
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libtessera.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
@@ -97,7 +167,31 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-TOOLS := $(BUILD)/tools/refcheck
+# ---- the CUDA backend's source run on the CPU (tests/cuda_emu), for checking it without a GPU: the
+# same .cu files built with g++ into $(EMU_PLUGIN), which any tessera binary loads when
+# TESSERA_CUDA_PLUGIN names it (t_cuda.sh), and build/tests/test_cuda_emu (test_cuda.c set to load
+# it). Needs only a C++17 compiler, not nvcc.
+CXX_FOUND := $(shell command -v $(CXX) 2>/dev/null)
+EMU_DIR   := $(BUILD)/cuda-emu
+EMU_OBJS  := $(patsubst src/backend/%.cu,$(EMU_DIR)/%.o,$(sort $(wildcard src/backend/cuda*.cu)))
+EMU_PLUGIN := $(EMU_DIR)/libtessera-cuda-emu.so
+EMU_SAN   := $(filter -fsanitize=% -fno-omit-frame-pointer,$(CFLAGS))
+EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Itests/cuda_emu -Iinclude -MMD -MP \
+                -DTS_CUDA_COL_BUDGET_FLOATS=65536 $(EMU_SAN)
+EMU_BINS  := $(if $(CXX_FOUND),$(BUILD)/tests/test_cuda_emu $(EMU_PLUGIN))
+
+$(EMU_DIR)/%.o: src/backend/%.cu tests/cuda_emu/cuda_runtime.h tests/cuda_emu/cublas_v2.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
+
+$(EMU_PLUGIN): $(EMU_OBJS)
+	$(CXX) -shared -Wl,-Bsymbolic $(EMU_SAN) -o $@ $^
+
+$(BUILD)/tests/test_cuda_emu: tests/test_cuda.c $(EMU_PLUGIN) $(BUILD)/libtessera.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -DTS_TEST_CUDA_PLUGIN='"$(abspath $(EMU_PLUGIN))"' -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
+
+TOOLS := $(BUILD)/tools/refcheck $(EMU_BINS)
 tools: $(TEST_BINS) $(TOOLS)
 
 test: all $(TEST_BINS) $(TOOLS)
@@ -106,4 +200,4 @@ test: all $(TEST_BINS) $(TOOLS)
 clean:
 	rm -rf build build-san bin
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJS:.o=.d) $(EMU_OBJS:.o=.d)

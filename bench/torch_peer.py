@@ -1,11 +1,20 @@
 #!/usr/bin/python3
-"""torch_peer.py - the PyTorch CPU peer of `tessera run` for bench/cpu.sh.
+"""torch_peer.py - the PyTorch peer of `tessera run`: on the CPU for bench/cpu.sh, on a GPU (cuDNN)
+for bench/gpu.sh.
 
 Usage:
   /usr/bin/python3 bench/torch_peer.py --write-weights FILE [--seed S]
   /usr/bin/python3 bench/torch_peer.py --weights FILE --content C.png --style S.png
                                        [--iterations N] [--threads T] [--history M]
                                        [--line-search strong_wolfe|none]
+                                       [--device cpu|cuda] [--gpu-math fp32|tf32]
+
+--device cuda runs the same loss on the first visible GPU with cuDNN (torch.backends.cudnn.benchmark on,
+so it picks its fastest convolution algorithms during the excluded first iteration); --gpu-math
+fp32 switches TF32 off for both cuDNN convolutions and matmuls (PyTorch allows it for cuDNN by
+default), tf32 switches it on for both, matching `tessera --gpu-math`. On the GPU every evaluation
+ends with torch.cuda.synchronize(), so the times are the GPU's, and the JSON line adds gpu (the
+device name) and peak_gpu_mb (torch.cuda.max_memory_allocated).
 
 --write-weights writes a VGG19 conv trunk up to conv5_1 (the 13 convs that relu5_1 needs;
 torchvision keys features.N.weight/bias, N = 0,2,5,7,10,12,14,16,19,21,23,25,28; standard widths
@@ -157,20 +166,48 @@ def read_png(path):
 # ---------------------------------------------------------------------------------------------
 # Benchmark
 
+def preprocess_on_device(x, mode):
+    """torch_ref.preprocess with its constants made on x's device (the reference makes them on the CPU)."""
+    if mode == "torchvision":
+        mean = torch.tensor(torch_ref.TV_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        std = torch.tensor(torch_ref.TV_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        y = (x - mean) / std
+    else:
+        y = 255.0 * x.flip(0) - torch.tensor(torch_ref.CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return y.unsqueeze(0)
+
+
+def setup_device(a):
+    """The torch.device to run on; on a GPU also cuDNN's autotuner and the TF32 switches."""
+    if a.device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise SystemExit("torch_peer.py: --device cuda, but this torch has no usable GPU "
+                         f"(torch {torch.__version__}, built with CUDA {torch.version.cuda})")
+    tf32 = a.gpu_math == "tf32"
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch_ref.preprocess = preprocess_on_device
+    return torch.device("cuda")
+
+
 def bench(a):
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # interpreter + torch + numpy
     torch.set_num_threads(a.threads)
+    dev = setup_device(a)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     stored = read_safetensors_f32(a.weights)
     # the layout torch_ref.features() walks; it stops at the deepest layer the loss needs (relu5_1)
     net = {"layers": torch_ref.layer_table("vgg19"), "pool": "max", "preprocessing": "torchvision",
            "w": {}, "b": {}}
     for i in torch_ref.conv_indices("vgg19")[:NCONV]:
-        net["w"][i] = torch.from_numpy(stored[f"features.{i}.weight"])
-        net["b"][i] = torch.from_numpy(stored[f"features.{i}.bias"])
+        net["w"][i] = torch.from_numpy(stored[f"features.{i}.weight"]).to(dev)
+        net["b"][i] = torch.from_numpy(stored[f"features.{i}.bias"]).to(dev)
     cfg = dict(style_layers=STYLE_LAYERS, layer_weights=[4096.0 / (c * c) for c in STYLE_CHANNELS],
                content_layers=CONTENT_LAYERS, blend=[1.0], alpha=ALPHA, beta=BETA, gamma=GAMMA)
-    content = torch.from_numpy(read_png(a.content)).float()
-    style = torch.from_numpy(read_png(a.style)).float()
+    content = torch.from_numpy(read_png(a.content)).float().to(dev)
+    style = torch.from_numpy(read_png(a.style)).float().to(dev)
     st, ct = torch_ref.targets(net, cfg, content, [style])
     x = content.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([x], lr=1, max_iter=a.iterations, max_eval=a.iterations * 50,
@@ -183,12 +220,15 @@ def bench(a):
         opt.zero_grad()
         loss = sum(torch_ref.loss_terms(x, net, cfg, st, ct))
         loss.backward()
+        sync()
         t1 = time.perf_counter()
         evals.append((opt.state[x].get("n_iter", 0), t1 - t0, t1))
         return loss
 
+    sync()
     t_start = time.perf_counter()
     loss = float(opt.step(closure))
+    sync()
     t_stop = time.perf_counter()
     n = max(k for k, _, _ in evals)
     n = a.iterations if t_stop > evals[-1][2] else n
@@ -204,7 +244,11 @@ def bench(a):
                eval_median=float(np.median([s for _, s, _ in evals[1:]])) if len(evals) > 1 else None,
                seconds_total=t_stop - t_start,
                peak_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, import_rss_kb=rss_import,
-               torch=torch.__version__)
+               torch=torch.__version__, device=a.device)
+    if dev.type == "cuda":
+        res.update(gpu=torch.cuda.get_device_name(0), gpu_math=a.gpu_math,
+                   peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20,
+                   cudnn=torch.backends.cudnn.version())
     if a.verbose:
         res["evals_detail"] = [(k, round(s, 4), round(t - t_start, 4)) for k, s, t in evals]
     print(json.dumps(res))
@@ -222,6 +266,9 @@ def main():
     ap.add_argument("--history", type=int, default=20)
     ap.add_argument("--verbose", action="store_true", help="also list every evaluation")
     ap.add_argument("--line-search", default="strong_wolfe", choices=["strong_wolfe", "none"])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--gpu-math", default="fp32", choices=["fp32", "tf32"],
+                    help="on the GPU: TF32 off (fp32) or on (tf32) for cuDNN convolutions and matmuls")
     a = ap.parse_args()
     if a.write_weights:
         write_weights(a.write_weights, a.seed)

@@ -1,16 +1,22 @@
 /* backend.h - the op table. Every op the network, the losses and the optimisers need, with a CPU
- * reference implementation (backend/cpu*.c) and, later, a CUDA one behind the same verbs. Pointers
- * passed to ops live where the backend keeps its memory (host for CPU, device for CUDA); alloc/upload/
- * download move data. No MPI here. Reductions return double. */
+ * reference implementation (backend/cpu*.c) and a CUDA + cuBLAS one (backend/cuda*.cu) behind the
+ * same verbs. Pointers passed to ops live where the backend keeps its memory (host for CPU, device
+ * for CUDA); alloc/upload/download move data, and code outside the backend never dereferences them.
+ * No MPI here. Reductions return double. */
 #ifndef TESSERA_BACKEND_H
 #define TESSERA_BACKEND_H
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { TS_POOL_MAX = 0, TS_POOL_AVG = 1 } ts_pool_kind;
 
 typedef struct ts_backend {
     const char *name;
+    int on_device; /* 1: op pointers are GPU memory (the host reaches them only through upload/download) */
 
     /* memory */
     float *(*alloc)(size_t n); /* n floats, zeroed */
@@ -18,6 +24,13 @@ typedef struct ts_backend {
     void (*upload)(float *dst, const float *host_src, size_t n);
     void (*download)(float *host_dst, const float *src, size_t n);
     void (*set_threads)(int nthreads);
+    /* host staging buffers for transfers (halos, Gram partials): page-locked on CUDA so copies run at
+     * full speed, plain malloc on the CPU; n floats, not zeroed */
+    float *(*host_alloc)(size_t n);
+    void (*host_free)(float *p);
+    /* waits until every op issued so far has finished, before another library (a CUDA-aware MPI)
+     * reads or writes backend memory; NULL when ops finish before they return (CPU) */
+    void (*synchronize)(void);
 
     /* layers. conv: 3x3, stride 1, zero padding 1, weights K x C x 3 x 3, bias K.
      * prepared: NULL, or what conv3x3_prepare returned for these weights (a faster algorithm's
@@ -63,13 +76,55 @@ typedef struct ts_backend {
     void (*region_get)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
     /* the rect (y0, x0, h, w) of dst (C x H x W) += src (C x h x w) */
     void (*region_add)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
+    /* the rect (y0, x0, h, w) of dst (C x H x W) = src (C x h x w) */
+    void (*region_set)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
     /* Adam update for n parameters at step t (1-based) */
     void (*adam_step)(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                       float beta2, float eps, int t);
 } ts_backend;
 
 const ts_backend *ts_backend_cpu(void);
-/* "cpu" (and later "cuda"); NULL if unknown or not built */
+/* "cpu" or "cuda"; NULL if unknown or not built. "cuda" is usable only after ts_backend_select (or
+ * ts_cuda_open) has bound a device. */
 const ts_backend *ts_backend_by_name(const char *name);
+
+/* ---- choosing a backend (--backend cpu|cuda|auto) ---- */
+
+typedef enum { TS_GPU_MATH_FP32 = 0, TS_GPU_MATH_TF32 = 1 } ts_gpu_math;
+
+typedef struct {
+    const ts_backend *be;
+    int device;            /* CUDA device index, -1 on the CPU */
+    int device_count;      /* CUDA devices this process sees (0 without CUDA or without a GPU) */
+    char device_name[160]; /* e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 1980 MHz)", "" on the CPU */
+    int fell_back;         /* "auto" found no usable GPU and chose the CPU */
+    char why[400];         /* why there is no GPU (fallback notice or error message) */
+} ts_backend_choice;
+
+/* name: "cpu", "cuda" or "auto". A GPU is picked as local_rank % (devices visible), so one rank per
+ * GPU on each node needs no set-up. Returns 0, or -1 with out->why set ("cuda" without a usable GPU,
+ * an unknown name). At most one device per process: a second select of CUDA keeps the first device. */
+int ts_backend_select(const char *name, int local_rank, ts_gpu_math math, ts_backend_choice *out);
+/* "fp32" / "tf32"; 0 ok, -1 unknown */
+int ts_gpu_math_parse(const char *s, ts_gpu_math *out);
+
+/* ---- the CUDA backend (these exist in every build; without CUDA they report that) ----
+ * The backend itself is a shared object loaded on first use (src/backend/cuda_plugin.h), so CPU runs
+ * never load the CUDA libraries. */
+
+/* 1 if the CUDA backend can be loaded (built, and the CUDA libraries present). */
+int ts_cuda_built(void);
+/* CUDA devices visible to this process; 0 with why set when there are none or no driver. */
+int ts_cuda_device_count(char *why, size_t n);
+/* Binds this process to the device and sets the math mode of the convolution/Gram GEMMs; returns
+ * the CUDA backend, or NULL with why (no such device, no driver, a context that cannot be made). */
+const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *why, size_t n);
+/* The bound device as "NAME (sm_XY, N SMs, C MHz)" (compute capability, multiprocessors, maximum SM
+ * clock); "" when none is bound. */
+void ts_cuda_describe(char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -40,6 +40,11 @@ void ts_comm_counter_free(void);
 
 /* Ranks on this node (MPI_Comm_split_type shared); not collective after init. */
 int ts_comm_local_size(void);
+/* This rank's index among the ranks on its node (0 .. local_size-1): picks its GPU. Not collective. */
+int ts_comm_local_rank(void);
+/* 1 if the MPI library reports that it accepts GPU (CUDA) buffers (MPIX_Query_cuda_support), else 0
+ * with why set. Not collective. */
+int ts_comm_cuda_aware(char *why, size_t n);
 
 void ts_comm_barrier(void);
 /* A barrier whose time counts as waiting for slower ranks rather than communication: placed before a

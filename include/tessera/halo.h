@@ -1,12 +1,16 @@
 /* halo.h - moving tile halos between ranks for the exact mode.
  *
- * Every local tile keeps its extended rect (owned pixels plus halo) as a 3 x ext.h x ext.w host
- * buffer. forward() fills each halo from the tiles that own those pixels; reverse() is its adjoint:
- * the gradient that landed in a halo is sent back and added to the owner's pixels. One
- * MPI_Alltoallv each way; the plan (which rectangles go where) is computed once per grid. */
+ * Every local tile keeps its extended rect (owned pixels plus halo) as a 3 x ext.h x ext.w buffer in
+ * its backend's memory. forward() fills each halo from the tiles that own those pixels; reverse() is
+ * its adjoint: the gradient that landed in a halo is sent back and added to the owner's pixels. One
+ * MPI_Alltoallv each way; the plan (which rectangles go where) is computed once per grid.
+ * Pieces are packed and unpacked with the backend's region ops. On a GPU backend the packed pieces
+ * travel through page-locked host buffers (one download before and one upload after each exchange),
+ * or, with device_mpi, the packed GPU buffers are handed to a CUDA-aware MPI directly. */
 #ifndef TESSERA_HALO_H
 #define TESSERA_HALO_H
 
+#include "tessera/backend.h"
 #include "tessera/tiles.h"
 
 typedef struct {
@@ -20,12 +24,17 @@ typedef struct {
     int npieces;
     ts_halo_piece *pieces;
     int *scounts, *sdispls, *rcounts, *rdispls; /* forward direction, floats per rank */
-    float *sendbuf, *recvbuf;
+    const ts_backend *be;
+    int device_mpi;           /* MPI reads and writes the backend's (GPU) buffers itself */
+    float *sendbuf, *recvbuf; /* what MPI sees: host (pinned on a GPU), or dsend/drecv with device_mpi */
+    float *dsend, *drecv;     /* packed pieces in backend memory (GPU backends only, else NULL) */
     size_t nsend, nrecv;
     long bytes_per_exchange; /* this rank's sent bytes */
 } ts_halo_plan;
 
-void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank);
+/* device_mpi: only for a backend with on_device, and only when the MPI library accepts GPU buffers */
+void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank, const ts_backend *be,
+                       int device_mpi);
 void ts_halo_plan_free(ts_halo_plan *p);
 /* ext[i]: the extended buffer of the i-th tile this rank holds (tiles in ts_tiles_rank_first order) */
 void ts_halo_forward(ts_halo_plan *p, float *const *ext);

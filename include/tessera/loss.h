@@ -54,6 +54,7 @@ typedef struct {
     int tiled;
     ts_objective_tile tile;
     double *partials; /* this evaluation's packed partial sums */
+    float *stage;     /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
     ts_loss_terms last;
     /* Optional hook run once per evaluation on the packed partial sums (style Grams, content and TV
      * sums) before the loss is formed: where distributed modes add the tiles' partials. */

@@ -39,7 +39,9 @@ typedef struct {
     char *arch;
     char *pool;
     char *preprocess;
-    char *backend;
+    char *backend;  /* cpu | cuda | auto */
+    char *gpu_math; /* fp32 | tf32 */
+    int cuda_aware_mpi;
     char *conv; /* auto | im2col | winograd */
     /* loss */
     double content_weight, style_weight, tv_weight;

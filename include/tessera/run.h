@@ -12,6 +12,7 @@
 typedef struct {
     ts_options *opt;
     const ts_backend *be;
+    ts_backend_choice backend; /* which backend and device this process uses */
     ts_arch arch;
     ts_pool_kind pool;
     ts_preproc preproc;
@@ -35,6 +36,14 @@ typedef struct {
 /* What --weights auto finds for arch: $TESSERA_WEIGHTS, weights/<arch>.safetensors, or the same
  * beside the binary (malloc'd path); NULL: none, the random stand-in is used. */
 char *ts_find_weights(const char *arch);
+/* --backend, --gpu-math and --cuda-aware-mpi for a process with this node-local rank (its GPU is
+ * local_rank mod the GPUs it sees). Returns 0, or -1 with err (no GPU for --backend cuda, an MPI
+ * library without CUDA support for --cuda-aware-mpi): input problems, exit code 2. */
+int ts_job_select_backend(const ts_options *o, int local_rank, ts_backend_choice *ch, ts_err *err);
+/* The one-line notice that --backend auto fell back to the CPU (nothing with --quiet). */
+void ts_job_backend_notice(const ts_job *job);
+/* "CUDA device 0 NAME (sm_XY, N SMs, C MHz), fp32 GEMMs" or "CPU, N threads", for the start-up line */
+void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int threads, char *buf, size_t n);
 
 /* Everything that can be wrong with the input is found here, before any output is opened.
  * Returns 0, or -1 with err set (the caller exits with code 2). */

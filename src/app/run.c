@@ -12,6 +12,7 @@
 
 #include "tessera/checkpoint.h"
 #include "tessera/color.h"
+#include "tessera/comm.h"
 #include "tessera/fault.h"
 #include "tessera/npy.h"
 #include "tessera/optim.h"
@@ -108,6 +109,30 @@ static int check_size(const ts_job *job, int w, int h, int deepest, const char *
     return 0;
 }
 
+int ts_job_select_backend(const ts_options *o, int local_rank, ts_backend_choice *ch, ts_err *err) {
+    ts_gpu_math math = TS_GPU_MATH_FP32;
+    if (ts_gpu_math_parse(o->gpu_math, &math)) return ts_fail(err, "--gpu-math must be fp32 or tf32");
+    if (o->cuda_aware_mpi) {
+        char why[256];
+        if (strcmp(o->backend, "cpu") == 0) return ts_fail(err, "--cuda-aware-mpi needs --backend cuda or auto");
+        if (!ts_comm_cuda_aware(why, sizeof why))
+            return ts_fail(err, "--cuda-aware-mpi: the MPI library does not support GPU buffers: %s (leave the flag out: "
+                                "halos then go through pinned host memory)", why);
+    }
+    if (ts_backend_select(o->backend, local_rank, math, ch)) return ts_fail(err, "%s", ch->why);
+    return 0;
+}
+
+void ts_job_backend_notice(const ts_job *job) {
+    if (job->backend.fell_back && !job->opt->quiet)
+        fprintf(stderr, "tessera: --backend auto: no usable CUDA GPU (%s); running on the CPU\n", job->backend.why);
+}
+
+void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int threads, char *buf, size_t n) {
+    if (ch->device >= 0) snprintf(buf, n, "CUDA device %d %s, %s GEMMs", ch->device, ch->device_name, gpu_math);
+    else snprintf(buf, n, "CPU, %d thread%s", threads, threads == 1 ? "" : "s");
+}
+
 int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     memset(job, 0, sizeof *job);
     job->opt = o;
@@ -122,8 +147,8 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     if (ts_arch_parse(o->arch, &job->arch)) return ts_fail(err, "--arch must be vgg16 or vgg19");
     job->pool = strcmp(o->pool, "avg") == 0 ? TS_POOL_AVG : TS_POOL_MAX;
     if (ts_conv_algo_parse(o->conv, &job->conv)) return ts_fail(err, "--conv must be auto, im2col or winograd");
-    job->be = ts_backend_by_name(o->backend);
-    if (!job->be) return ts_fail(err, "--backend %s is not available in this build", o->backend);
+    if (ts_job_select_backend(o, ts_comm_local_rank(), &job->backend, err)) return -1;
+    job->be = job->backend.be;
     if (o->nstyle_blend_weights && o->nstyle_blend_weights != o->nstyle)
         return ts_fail(err, "--style-blend-weights has %d values for %d style images", o->nstyle_blend_weights,
                        o->nstyle);
@@ -461,10 +486,13 @@ int ts_job_run(ts_job *job, ts_err *err) {
     double t_start = ts_now() - (found ? resume.elapsed : 0.0);
     int global_iter = found ? resume.global_iter : 0, total_iters = 0, rc = 0, stopped = 0;
     for (int k = 0; k < job->nscales; k++) total_iters += job->iterations[k];
+    char where[256];
+    ts_backend_describe(&job->backend, o->gpu_math, job->threads, where, sizeof where);
+    ts_job_backend_notice(job);
     if (!o->quiet)
-        fprintf(stderr, "tessera: %s, %s%s weights (%s, %s preset), %d thread%s, %d scale%s, %d iterations\n",
+        fprintf(stderr, "tessera: %s, %s%s weights (%s, %s preset), %s, %d scale%s, %d iterations\n",
                 ts_arch_name(job->arch), job->weights.is_random ? "random stand-in " : "", job->weights.source, ts_preproc_name(job->preproc), job->preset,
-                job->threads, job->threads == 1 ? "" : "s", job->nscales, job->nscales == 1 ? "" : "s", total_iters);
+                where, job->nscales, job->nscales == 1 ? "" : "s", total_iters);
     double iter_seconds = 0.0;
     int timed_iters = 0;
     if (found) /* said even with --quiet: the result continues an earlier run */
@@ -554,6 +582,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
 
 int ts_job_grad(ts_job *job, ts_err *err) {
     ts_state st;
+    ts_job_backend_notice(job);
     state_init(&st, job);
     setup_scale(&st, job->nscales - 1);
     /* grad evaluates at --init itself, at the final size */

@@ -199,7 +199,7 @@ static void scatter_ext(tstate *st, const float *image, float **dst) {
     float *mine = scatter_grid(st, &st->grid, image);
     size_t off = 0;
     for (int i = 0; i < st->nlocal; i++) {
-        memcpy(dst[i], mine + off, sizeof(float) * ext_floats(&st->tile[i]));
+        st->be->upload(dst[i], mine + off, ext_floats(&st->tile[i]));
         off += ext_floats(&st->tile[i]);
     }
     free(mine);
@@ -213,17 +213,17 @@ static void own_get(const tstate *st, int i, const float *ext, float *own) {
 
 static void own_set(const tstate *st, int i, const float *own, float *ext) {
     const ts_tile *k = &st->tile[i];
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < k->own.h; y++)
-            memcpy(ext + ((size_t)c * k->ext.h + k->oy + y) * k->ext.w + k->ox, own + ((size_t)c * k->own.h + y) * k->own.w,
-                   sizeof(float) * (size_t)k->own.w);
+    st->be->region_set(own, 3, k->ext.h, k->ext.w, k->oy, k->ox, k->own.h, k->own.w, ext);
 }
 
-/* Rank 0 assembles the whole image from every tile's owned block (blocks packed in tile order). */
-static void gather_owned(tstate *st, const float *mine, ts_image *out) {
+/* Rank 0 assembles the whole image from every tile's owned block (mine: this rank's blocks packed in
+ * tile order, backend memory). */
+static void gather_owned(tstate *st, const float *mine_be, ts_image *out) {
     int nt = ts_tiles_count(&st->grid);
     int *counts = ts_calloc((size_t)st->nranks, sizeof(int)), *displs = ts_calloc((size_t)st->nranks, sizeof(int));
     rank_counts(st, 0, counts, displs);
+    float *mine = ts_malloc(sizeof(float) * ((size_t)counts[st->rank] + 1));
+    st->be->download(mine, mine_be, (size_t)counts[st->rank]);
     float *all = st->rank == 0 ? ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1))
                                : NULL;
     ts_comm_gatherv_float(mine, counts[st->rank], all, counts, displs, 0);
@@ -239,6 +239,7 @@ static void gather_owned(tstate *st, const float *mine, ts_image *out) {
             off += own_floats(&k);
         }
     }
+    free(mine);
     free(all);
     free(counts);
     free(displs);
@@ -252,7 +253,7 @@ static void gather_blend(tstate *st, ts_image *out) {
     float *mine = ts_malloc(sizeof(float) * ((size_t)counts[st->rank] + 1));
     size_t off = 0;
     for (int i = 0; i < st->nlocal; i++) {
-        memcpy(mine + off, st->xe[i], sizeof(float) * ext_floats(&st->tile[i]));
+        st->be->download(mine + off, st->xe[i], ext_floats(&st->tile[i]));
         off += ext_floats(&st->tile[i]);
     }
     float *all = st->rank == 0 ? ts_malloc(sizeof(float) * ((size_t)displs[st->nranks - 1] + counts[st->nranks - 1] + 1))
@@ -368,7 +369,10 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
         for (int t = f; t < f + ts_tiles_rank_count(nt, st->nranks, st->rank); t++) {
             ts_tile kt = ts_tiles_tile(&gs, t);
             ts_objective_tile ot = tile_regions(st, &gs, t);
-            ts_objective_style_partials(&tobj, mine + off, kt.ext.h, kt.ext.w, &ot, b, acc);
+            float *xt = st->be->alloc(ext_floats(&kt));
+            st->be->upload(xt, mine + off, ext_floats(&kt));
+            ts_objective_style_partials(&tobj, xt, kt.ext.h, kt.ext.w, &ot, b, acc);
+            st->be->free(xt);
             off += ext_floats(&kt);
         }
         free(mine);
@@ -392,7 +396,7 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
     }
     free(targets);
     scatter_ext(st, st->rank == 0 ? start->data : NULL, st->xe);
-    ts_halo_plan_init(&st->plan, &st->grid, st->nranks, st->rank);
+    ts_halo_plan_init(&st->plan, &st->grid, st->nranks, st->rank, st->be, st->o->cuda_aware_mpi);
     st->partials = ts_calloc(st->npartials, sizeof(double));
 }
 
@@ -595,6 +599,26 @@ static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, 
     return rc;
 }
 
+/* Which backend every rank runs on, for rank 0's start-up line; rank 0 also prints the notice when
+ * --backend auto left ranks on the CPU. */
+static void backends_summary(const tstate *st, const ts_backend_choice *ch, char *buf, size_t n) {
+    double *dev = ts_malloc(sizeof(double) * (size_t)st->nranks);
+    ts_comm_allgather_double(ch->device >= 0 ? ch->device : ch->fell_back ? -2 : -1, dev);
+    int gpus = 0, fell = 0;
+    for (int r = 0; r < st->nranks; r++) {
+        gpus += dev[r] >= 0;
+        fell += dev[r] == -2;
+    }
+    if (gpus == 0) snprintf(buf, n, "CPU on every rank");
+    else if (gpus == st->nranks) snprintf(buf, n, "CUDA on every rank (rank 0: device %d %s, %s GEMMs%s)", ch->device,
+                                          ch->device_name, st->o->gpu_math, st->o->cuda_aware_mpi ? ", CUDA-aware MPI" : "");
+    else snprintf(buf, n, "CUDA on %d rank%s, CPU on %d", gpus, gpus == 1 ? "" : "s", st->nranks - gpus);
+    if (st->rank == 0 && fell && !st->o->quiet)
+        fprintf(stderr, "tessera: --backend auto: %d of %d ranks found no usable CUDA GPU and run on the CPU%s%s%s\n", fell,
+                st->nranks, ch->fell_back ? " (rank 0: " : "", ch->fell_back ? ch->why : "", ch->fell_back ? ")" : "");
+    free(dev);
+}
+
 /* The end-of-run line: per-rank compute (wall minus communication, waiting and IO), communication,
  * waiting for slower ranks, rank 0's IO, the slowest rank and the halo recompute overhead. */
 static void timing_summary(const tstate *st, double wall, double halo_ratio) {
@@ -675,7 +699,24 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
     }
     ts_comm_bcast(&st.d, sizeof st.d, 0);
     bcast_weights(&st);
-    st.be = ts_backend_cpu();
+    /* each rank its own backend (rank 0 chose in ts_job_prepare): the GPU of its node-local rank */
+    ts_backend_choice bch;
+    if (st.rank == 0) {
+        bch = job.backend;
+    } else {
+        ts_err berr;
+        rc = ts_job_select_backend(o, ts_comm_local_rank(), &bch, &berr);
+        if (rc) fprintf(stderr, "tessera: error: rank %d: %s\n", st.rank, berr.msg);
+    }
+    if (ts_comm_max_int(rc ? 1 : 0)) {
+        if (st.rank == 0) ts_fail(err, "--backend %s: not every rank has a usable GPU (see above)", o->backend);
+        ts_job_free(&job);
+        if (st.rank != 0) ts_vgg_weights_free(&st.wt);
+        return st.rank == 0 ? -1 : -2;
+    }
+    st.be = bch.be;
+    char where[320];
+    backends_summary(&st, &bch, where, sizeof where);
     /* threads: ranks on one node share its cores */
     st.be->set_threads(ts_threads_per_rank(o->threads));
     double t_start = ts_now();
@@ -696,9 +737,9 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         return st.rank == 0 ? -1 : -2;
     }
     if (st.rank == 0 && !o->quiet)
-        fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, halo %d px; %s, %s%s weights (%s preset)\n",
+        fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, halo %d px; %s, %s%s weights (%s preset); %s\n",
                 mode == TS_MODE_EXACT ? "exact" : "independent", st.nranks, st.d.R, st.d.C, st.d.halo,
-                ts_arch_name(st.d.arch), st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset);
+                ts_arch_name(st.d.arch), st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset, where);
 
     ts_image result = {0}, content_orig = {0};
     int global_iter = 0; /* set from the checkpoint below when resuming */

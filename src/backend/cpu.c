@@ -17,6 +17,7 @@ extern void openblas_set_num_threads(int num_threads);
 
 static float *cpu_alloc(size_t n) { return ts_calloc(n, sizeof(float)); }
 static void cpu_free(float *p) { free(p); }
+static float *cpu_host_alloc(size_t n) { return ts_malloc(n * sizeof(float)); }
 static void cpu_copy_mem(float *dst, const float *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
 
 static void cpu_set_threads(int n) {
@@ -284,6 +285,13 @@ static void cpu_region_add(const float *src, int C, int H, int W, int y0, int x0
         }
 }
 
+static void cpu_region_set(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst) {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < h; i++)
+            memcpy(dst + ((size_t)c * H + y0 + i) * W + x0, src + ((size_t)c * h + i) * w, sizeof(float) * (size_t)w);
+}
+
 static void cpu_adam_step(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                           float beta2, float eps, int t) {
     double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
@@ -301,11 +309,14 @@ static void cpu_copy(const float *src, float *dst, size_t n) { memcpy(dst, src, 
 
 static const ts_backend cpu_backend = {
     .name = "cpu",
+    .on_device = 0,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy_mem,
     .download = cpu_copy_mem,
     .set_threads = cpu_set_threads,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
     .conv3x3_forward = cpu_conv3x3_forward,
     .conv3x3_backward_input = cpu_conv3x3_backward_input,
     .conv3x3_prepare = cpu_conv3x3_prepare,
@@ -326,6 +337,7 @@ static const ts_backend cpu_backend = {
     .tv = cpu_tv,
     .region_get = cpu_region_get,
     .region_add = cpu_region_add,
+    .region_set = cpu_region_set,
     .adam_step = cpu_adam_step,
 };
 

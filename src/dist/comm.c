@@ -4,7 +4,13 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
+#if defined(__has_include)
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h> /* Open MPI's extensions: MPIX_Query_cuda_support */
+#endif
+#endif
 #include <time.h>
 
 #include "tessera/check.h"
@@ -14,7 +20,7 @@
 static MPI_Comm g_comm, g_group = MPI_COMM_NULL;
 static MPI_Win g_counter_win = MPI_WIN_NULL;
 static long *g_counter;
-static int g_rank, g_size = 1, g_inited, g_local_size = 1;
+static int g_rank, g_size = 1, g_inited, g_local_size = 1, g_local_rank;
 static int g_world_rank, g_world_size = 1, g_group_index, g_ngroups = 1;
 static double g_comm_seconds, g_wait_seconds;
 
@@ -40,6 +46,7 @@ void ts_comm_init(int *argc, char ***argv) {
     MPI_Comm node;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_world_rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
         MPI_Comm_size(node, &g_local_size);
+        MPI_Comm_rank(node, &g_local_rank);
         MPI_Comm_free(&node);
     }
     ts_set_rank(g_world_rank);
@@ -120,6 +127,24 @@ void ts_comm_counter_free(void) {
     g_counter_win = MPI_WIN_NULL;
 }
 int ts_comm_local_size(void) { return g_local_size; }
+int ts_comm_local_rank(void) { return g_local_rank; }
+
+int ts_comm_cuda_aware(char *why, size_t n) {
+#if defined(OMPI_HAVE_MPI_EXT_CUDA) || defined(MPIX_CUDA_AWARE_SUPPORT)
+    /* the run-time answer of the library actually loaded (the compile-time macro only says how the
+     * headers were configured) */
+    if (MPIX_Query_cuda_support() == 1) return 1;
+    if (why && n)
+        snprintf(why, n, "MPIX_Query_cuda_support() returns 0 (this MPI library was built without CUDA support, or it "
+                         "is switched off at run time)");
+    return 0;
+#else
+    if (why && n)
+        snprintf(why, n, "this MPI library offers no way to ask for CUDA support (no MPIX_Query_cuda_support in "
+                         "mpi-ext.h), so GPU buffers are not passed to it");
+    return 0;
+#endif
+}
 double ts_comm_seconds(void) { return g_comm_seconds; }
 double ts_comm_wait_seconds(void) { return g_wait_seconds; }
 void ts_comm_reset_seconds(void) { g_comm_seconds = g_wait_seconds = 0.0; }

@@ -18,8 +18,11 @@ static int intersect(ts_rect a, ts_rect b, ts_rect *out) {
 static int owner(const ts_halo_plan *p, int t) { return ts_tiles_rank_of(ts_tiles_count(&p->grid), p->nranks, t); }
 static size_t piece_floats(const ts_halo_piece *q) { return (size_t)3 * q->r.h * q->r.w; }
 
-void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank) {
+void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank, const ts_backend *be,
+                       int device_mpi) {
     memset(p, 0, sizeof *p);
+    p->be = be;
+    p->device_mpi = device_mpi && be->on_device;
     p->grid = *g;
     p->nranks = nranks;
     p->rank = rank;
@@ -54,8 +57,17 @@ void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int r
     }
     p->nsend = (size_t)p->sdispls[nranks - 1] + (size_t)p->scounts[nranks - 1];
     p->nrecv = (size_t)p->rdispls[nranks - 1] + (size_t)p->rcounts[nranks - 1];
-    p->sendbuf = ts_malloc(sizeof(float) * (p->nsend ? p->nsend : 1));
-    p->recvbuf = ts_malloc(sizeof(float) * (p->nrecv ? p->nrecv : 1));
+    if (be->on_device) {
+        p->dsend = be->alloc(p->nsend ? p->nsend : 1);
+        p->drecv = be->alloc(p->nrecv ? p->nrecv : 1);
+    }
+    if (p->device_mpi) {
+        p->sendbuf = p->dsend;
+        p->recvbuf = p->drecv;
+    } else {
+        p->sendbuf = be->host_alloc(p->nsend ? p->nsend : 1);
+        p->recvbuf = be->host_alloc(p->nrecv ? p->nrecv : 1);
+    }
     p->bytes_per_exchange = (long)(p->nsend * sizeof(float));
 }
 
@@ -65,23 +77,23 @@ void ts_halo_plan_free(ts_halo_plan *p) {
     free(p->sdispls);
     free(p->rcounts);
     free(p->rdispls);
-    free(p->sendbuf);
-    free(p->recvbuf);
+    if (!p->device_mpi) {
+        p->be->host_free(p->sendbuf);
+        p->be->host_free(p->recvbuf);
+    }
+    if (p->dsend) p->be->free(p->dsend);
+    if (p->drecv) p->be->free(p->drecv);
     memset(p, 0, sizeof *p);
 }
 
-/* copies the global rect r between a packed buffer and tile t's extended buffer (add: accumulate) */
+/* copies the global rect r between a packed buffer (backend memory) and tile t's extended buffer:
+ * to_packed, or back (add: accumulate) */
 static void move(const ts_halo_plan *p, int t, float *ext, ts_rect r, float *packed, int to_packed, int add) {
     ts_tile k = ts_tiles_tile(&p->grid, t);
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < r.h; y++) {
-            float *e = ext + ((size_t)c * k.ext.h + (r.y - k.ext.y + y)) * k.ext.w + (r.x - k.ext.x);
-            float *b = packed + ((size_t)c * r.h + y) * r.w;
-            if (to_packed) memcpy(b, e, sizeof(float) * (size_t)r.w);
-            else if (add)
-                for (int x = 0; x < r.w; x++) e[x] += b[x];
-            else memcpy(e, b, sizeof(float) * (size_t)r.w);
-        }
+    int y = r.y - k.ext.y, x = r.x - k.ext.x;
+    if (to_packed) p->be->region_get(ext, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, packed);
+    else if (add) p->be->region_add(packed, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
+    else p->be->region_set(packed, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
 }
 
 static float *local_ext(const ts_halo_plan *p, float *const *ext, int t) {
@@ -89,22 +101,38 @@ static float *local_ext(const ts_halo_plan *p, float *const *ext, int t) {
     return ext[t - first];
 }
 
+/* where pieces are packed: backend memory (GPU) or the MPI buffers themselves (CPU) */
+static float *pack_send(const ts_halo_plan *p) { return p->dsend ? p->dsend : p->sendbuf; }
+static float *pack_recv(const ts_halo_plan *p) { return p->drecv ? p->drecv : p->recvbuf; }
+
+/* one exchange: send (packed, n floats, counts sc/sd) -> recv (rc/rd), staged through the host
+ * buffers when the backend is a GPU and MPI may not touch its memory */
+static void exchange(const ts_halo_plan *p, float *pk_send, float *mpi_send, size_t nsend, const int *sc, const int *sd,
+                     float *pk_recv, float *mpi_recv, size_t nrecv, const int *rc, const int *rd) {
+    int staged = pk_send != mpi_send;
+    if (staged) p->be->download(mpi_send, pk_send, nsend);
+    else if (p->be->synchronize) p->be->synchronize(); /* MPI reads GPU memory: the packing must be done */
+    ts_comm_alltoallv_float(mpi_send, sc, sd, mpi_recv, rc, rd);
+    if (staged) p->be->upload(pk_recv, mpi_recv, nrecv);
+}
+
 void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
+    float *ps = pack_send(p), *pr = pack_recv(p);
     size_t off = 0;
     for (int i = 0; i < p->npieces; i++) { /* pack: pieces this rank owns, in the global order */
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->src) != p->rank) continue;
-        move(p, q->src, local_ext(p, ext, q->src), q->r, p->sendbuf + off, 1, 0);
+        move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 1, 0);
         off += piece_floats(q);
     }
-    ts_comm_alltoallv_float(p->sendbuf, p->scounts, p->sdispls, p->recvbuf, p->rcounts, p->rdispls);
+    exchange(p, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls);
     /* unpack in the same order: received pieces are grouped by source rank */
     size_t *pos = ts_calloc((size_t)p->nranks, sizeof(size_t));
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
-        move(p, q->dst, local_ext(p, ext, q->dst), q->r, p->recvbuf + p->rdispls[sr] + pos[sr], 0, 0);
+        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + pos[sr], 0, 0);
         pos[sr] += piece_floats(q);
     }
     free(pos);
@@ -112,21 +140,22 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
 
 void ts_halo_reverse(ts_halo_plan *p, float *const *ext) {
     /* the same pieces the other way: halo gradients go back to their owners and are added */
+    float *ps = pack_send(p), *pr = pack_recv(p);
     size_t *pos = ts_calloc((size_t)p->nranks, sizeof(size_t));
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
-        move(p, q->dst, local_ext(p, ext, q->dst), q->r, p->recvbuf + p->rdispls[sr] + pos[sr], 1, 0);
+        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + pos[sr], 1, 0);
         pos[sr] += piece_floats(q);
     }
     free(pos);
-    ts_comm_alltoallv_float(p->recvbuf, p->rcounts, p->rdispls, p->sendbuf, p->scounts, p->sdispls);
+    exchange(p, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls);
     size_t off = 0;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->src) != p->rank) continue;
-        move(p, q->src, local_ext(p, ext, q->src), q->r, p->sendbuf + off, 0, 1);
+        move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 0, 1);
         off += piece_floats(q);
     }
 }

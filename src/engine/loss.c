@@ -27,6 +27,13 @@ static const ts_layer *layer(const ts_objective *obj, int l) { return &obj->net-
 static size_t positions(const ts_layer *L) { return (size_t)L->out_h * L->out_w; }
 static size_t style_c(const ts_objective *obj, int i) { return (size_t)layer(obj, obj->spec.style_layer[i])->out_c; }
 
+static size_t max_style_cc(const ts_objective *obj) {
+    size_t m = 1;
+    for (int i = 0; i < obj->spec.nstyle; i++)
+        if (style_c(obj, i) * style_c(obj, i) > m) m = style_c(obj, i) * style_c(obj, i);
+    return m;
+}
+
 size_t ts_objective_ntargets(const ts_objective *obj) {
     size_t n = 0;
     for (int i = 0; i < obj->spec.nstyle; i++) n += style_c(obj, i) * style_c(obj, i);
@@ -47,6 +54,7 @@ void ts_objective_init(ts_objective *obj, ts_vgg *net, const ts_loss_spec *spec)
         obj->gram[i] = net->be->alloc(C * C);
     }
     obj->partials = ts_calloc(ts_objective_npartials(obj), sizeof(double));
+    obj->stage = net->be->host_alloc(2 * max_style_cc(obj));
 }
 
 void ts_objective_free(ts_objective *obj) {
@@ -57,6 +65,7 @@ void ts_objective_free(ts_objective *obj) {
         if (obj->content_target[i]) be->free(obj->content_target[i]);
     }
     free(obj->partials);
+    if (obj->stage) be->host_free(obj->stage);
     memset(obj, 0, sizeof *obj);
 }
 
@@ -151,18 +160,11 @@ static float *region_view(const ts_backend *be, const ts_layer *L, const float *
     return buf;
 }
 
-static size_t max_style_cc(const ts_objective *obj) {
-    size_t m = 1;
-    for (int i = 0; i < obj->spec.nstyle; i++)
-        if (style_c(obj, i) * style_c(obj, i) > m) m = style_c(obj, i) * style_c(obj, i);
-    return m;
-}
-
 /* Adds weight x G over each style layer's owned region (normalised by the global M) into packed, after
  * a forward pass; returns packed advanced past the Grams. */
 static double *add_style_grams(ts_objective *obj, double weight, double *packed) {
     const ts_backend *be = obj->net->be;
-    float *host = ts_malloc(sizeof(float) * max_style_cc(obj));
+    float *host = obj->stage;
     for (int i = 0; i < obj->spec.nstyle; i++) {
         const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
         double M;
@@ -176,7 +178,6 @@ static double *add_style_grams(ts_objective *obj, double weight, double *packed)
         packed += CC;
         if (owned) be->free(F);
     }
-    free(host);
     return packed;
 }
 
@@ -266,7 +267,7 @@ ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, con
     const double *p = totals;
     double e_style = 0.0, e_content = 0.0;
     size_t maxcc = max_style_cc(obj);
-    float *A = ts_malloc(sizeof(float) * maxcc), *D = ts_malloc(sizeof(float) * maxcc);
+    float *A = obj->stage, *D = obj->stage + maxcc;
     for (int i = 0; i < sp->nstyle; i++) {
         size_t C = style_c(obj, i), CC = C * C;
         be->download(A, obj->style_target[i], CC);
@@ -280,8 +281,6 @@ ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, con
         e_style += sp->style_lambda[i] / (4.0 * (double)C * C) * e;
         p += CC;
     }
-    free(A);
-    free(D);
     for (int i = 0; i < sp->ncontent; i++) e_content += *p++;
     double e_tv = *p;
     t.content = sp->alpha * e_content;
