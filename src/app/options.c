@@ -306,7 +306,8 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
             }
         int i = find_opt(it->string);
         if (i < 0 || strcmp(it->string, "config") == 0 || strchr(it->string, '-')) {
-            fprintf(stderr, "tessera: warning: %s: unknown key \"%s\" ignored\n", source, it->string);
+            if (ts_rank() == 0) /* every rank reads the config; one warning is enough */
+                fprintf(stderr, "tessera: warning: %s: unknown key \"%s\" ignored\n", source, it->string);
             continue;
         }
         if (cJSON_IsNull(it)) continue; /* null: keep the default */
