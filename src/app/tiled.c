@@ -674,7 +674,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         }
         scale_free(&st);
     }
-    if (log) fclose(log);
+    if (ts_log_close(log, o->log, rc ? NULL : err) != 0) rc = -1; /* a full disk: said by rank 0, agreed below */
     if (rc == 0 && st.rank == 0) {
         if (cmd == TS_CMD_GRAD) {
             int64_t shape[3] = {3, result.h, result.w};

@@ -327,14 +327,23 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bi
     if (ok && deflate) ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
 
     unsigned char *row = ts_malloc(rowbytes);
+    int sys = 0; /* the system's reason for a failed write (errno), when there is one */
+    errno = 0;
     for (uint32_t y = 0; y < h && ok; y++) {
         ts_image_pack_row(img, (int)y, bits, TS_ROW_NATIVE, row);
-        if (TIFFWriteScanline(tif, row, y, 0) < 0) ok = 0;
+        if (TIFFWriteScanline(tif, row, y, 0) < 0) {
+            ok = 0;
+            sys = errno;
+        }
     }
     free(row);
-    if (ok && !TIFFFlush(tif)) ok = 0;
+    if (ok && !TIFFFlush(tif)) { /* writes the last strip and the directory */
+        ok = 0;
+        sys = errno;
+    }
     TIFFClose(tif);
     g_cur = NULL;
+    if (!ok && sys) return ts_fail(err, "%s: cannot write TIFF: %s (%s)", path, strerror(sys), why(&ctx));
     if (!ok) return ts_fail(err, "%s: cannot write TIFF: %s", path, why(&ctx));
     return 0;
 }
