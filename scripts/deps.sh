@@ -8,7 +8,8 @@ pkgs=(make gcc pkg-config openmpi-bin libopenmpi-dev libtiff-dev libpng-dev libj
       libopenblas-openmp-dev)
 case $want in
 demo) pkgs+=(darknet) ;;                                  # its data folder holds the sample photo and painting
-test) pkgs+=(darknet python3-numpy python3-torch file) ;; # numpy: weights tools; torch: fresh reference cases
+test) pkgs+=(darknet python3-numpy python3-torch file     # numpy: weights tools; torch: fresh reference cases
+            valgrind clang libclang-rt-14-dev) ;;         # memcheck test; libFuzzer targets (make fuzz)
 build) ;;
 *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
