@@ -114,7 +114,11 @@ FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextr
                -Iinclude $(PKG_CFLAGS) $(shell $(CC) --showme:compile 2>/dev/null) $(FUZZ_SAN) -Wno-pass-failed -MMD -MP
 FUZZ_LIBS   := $(PKG_LIBS) $(shell $(CC) --showme:link 2>/dev/null) -lm -fopenmp
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
-FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+ifeq ($(wildcard include/tessera/batch.h),)
+FUZZ_SRCS   := $(filter-out tests/fuzz/fuzz_job.c,$(FUZZ_SRCS)) # the job-file reader came with tessera batch
+endif
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS)
 

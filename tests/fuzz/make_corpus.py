@@ -155,11 +155,35 @@ def configs():
     write("config", "dup.json", b'{"seed": 1, "seed": 2}\n')
 
 
+def jobs():
+    """Batch job files (fuzz_job). Paths are relative to the repository root, where the targets run."""
+    png, jpg = "tests/fuzz/corpus/png/rgb8.png", "tests/fuzz/corpus/jpeg/rgb.jpg"
+    tif, cfg = "tests/fuzz/corpus/tiff/rgb8.tif", "tests/fuzz/corpus/config/small.json"
+    def js(obj):
+        return (json.dumps(obj, indent=1) + "\n").encode()
+    write("job", "sweep.json", js({"_comment": "1 pair x 2 x 2", "output_dir": "out/fuzz", "config": cfg,
+                                   "content": [png], "style": [jpg],
+                                   "options": {"weights": "random", "iterations": 10},
+                                   "grid": {"style_weight": [1e5, 1e6], "size": [48, 64]}}))
+    write("job", "pairs.json", js({"output_dir": "out/fuzz", "format": "jpg",
+                                   "pairs": [[png, jpg], [jpg, [png, tif]]],
+                                   "options": {"style_blend_weights": [1, 2], "tv_weight": 0},
+                                   "grid": {"layer_weights": [[1, 1, 1, 1, 1], [2, 1, 1, 1, 0.5]],
+                                            "pool": ["max", "avg"], "original_colors": [True, False]}}))
+    write("job", "crossed.json", js({"output_dir": "out/fuzz", "content": [png, tif], "style": [jpg, [png, jpg]],
+                                     "grid": {"init": ["content", "random"], "scales": [None, [32, 64]]}}))
+    write("job", "unknown_key.json", js({"output_dir": "out/fuzz", "content": png, "style": jpg, "colour": 1}))
+    write("job", "bad_value.json", js({"output_dir": "out/fuzz", "content": png, "style": jpg,
+                                       "grid": {"size": [64, 5]}}))
+    write("job", "missing_input.json", js({"output_dir": "out/fuzz", "content": "nosuch.png", "style": jpg}))
+
+
 def main():
     images()
     safetensors()
     npy()
     configs()
+    jobs()
     n = sum(len(files) for _, _, files in os.walk(OUT))
     print(f"wrote {n} seed files under {OUT}", file=sys.stderr)
 
