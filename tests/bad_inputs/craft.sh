@@ -206,5 +206,7 @@ craft_bad_inputs() {
     printf '{"style_layers": ["relu1_1", "relu9_1"]}' >"$d/bad_layer.json"
     printf '{"size": 32, "no_such_option": 1}' >"$d/unknown_key.json"
     printf '\xef\xbb\xbf{"size": 32}' >"$d/bom.json"
+    # 200000 unknown keys and one key given twice: found at once (a pairwise check took minutes)
+    { printf '{'; seq 1 200000 | awk '{printf "\"k%d\": %d, ", $1, $1}'; printf '"k7": 0}'; } >"$d/many_keys.json"
     return "$bad"
 }
