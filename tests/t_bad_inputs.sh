@@ -57,6 +57,8 @@ image: TIFF with a garbage IFD       | garbage_ifd\.tif.*TIFF              | all
 image: TIFF with its IFD beyond the end | ifd_beyond\.tif.*TIFF            | all | $RUN --content $in/ifd_beyond.tif
 image: TIFF with garbage deflate data | garbage_data\.tif.*TIFF            | all | $RUN --content $in/garbage_data.tif
 image: TIFF declaring 100000x100000  | huge\.tif.*100000x100000.*max-pixels | all | $RUN --content $in/huge.tif
+image: TIFF with 65520x65520 tiles   | huge_tiles\.tif.*tiles.*max-pixels  | all | $RUN --content $in/huge_tiles.tif
+image: TIFF with 65535 samples per pixel | spp65535\.tif.*65535 samples      | all | $RUN --content $in/spp65535.tif
 image: 1-bit TIFF                    | bilevel1\.tif.*1-bit                | all | $RUN --content $in/bilevel1.tif
 image: 32-bit signed TIFF            | int32\.tif.*32-bit signed           | all | $RUN --content $in/int32.tif
 image: palette TIFF                  | palette\.tif.*photometric           | all | $RUN --content $in/palette.tif

@@ -123,6 +123,8 @@ static TIFF *open_tiff(const char *name, const char *mode, mem_src *m, tiff_errc
 
 static const char *why(const tiff_errctx *ctx) { return ctx->msg[0] ? ctx->msg : "unknown error"; }
 
+#define TIFF_MAX_SAMPLES 16 /* samples per pixel read (colour + alpha + extra channels) */
+
 /* How samples are laid out in a decoded scanline or tile. */
 typedef struct {
     int bps;      /* 8, 16, 32 or 64 */
@@ -190,6 +192,8 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
                        path, photo);
     if (spp < ncolor)
         return ts_fail(err, "%s: TIFF has %u samples per pixel, too few for its colour type", path, spp);
+    if (spp > TIFF_MAX_SAMPLES) /* extra channels only widen the decode buffers */
+        return ts_fail(err, "%s: TIFF has %u samples per pixel (at most %d are read)", path, spp, TIFF_MAX_SAMPLES);
     int isfloat = fmt == SAMPLEFORMAT_IEEEFP;
     if (!((fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64))))
         return ts_fail(err,
@@ -204,14 +208,22 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     int nplanes = separate ? ncolor : 1; /* planes we read; alpha planes are skipped */
     size_t bytes = (size_t)bps / 8;
 
+    uint32_t tw = 0, th = 0;
+    if (TIFFIsTiled(tif)) {
+        /* a tile is decoded whole: its size is checked against the pixel limit like the image's */
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+        size_t lim = max_pixels ? max_pixels : TS_DEFAULT_MAX_PIXELS;
+        if ((uint64_t)tw * th > lim)
+            return ts_fail(err, "%s: TIFF tiles of %ux%u pixels are over the limit of %zu (--max-pixels)", path, tw,
+                           th, lim);
+    }
+
     size_t plane = (size_t)w * h;
     float *dst = ts_malloc(3 * plane * sizeof(float));
     unsigned char *buf = NULL;
     int ok = 1;
     if (TIFFIsTiled(tif)) {
-        uint32_t tw = 0, th = 0;
-        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
-        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
         tmsize_t tsize = TIFFTileSize(tif);
         if (tw == 0 || th == 0 || tsize <= 0 || (uint64_t)tsize < (uint64_t)tw * th * L.stride * bytes) {
             free(dst);

@@ -134,6 +134,15 @@ craft_bad_inputs() {
     cp "$d/deflate.tif" "$d/garbage_data.tif"
     printf '%0200d' 0 | tr 0 '\133' | patch_at "$d/garbage_data.tif" 60
     same "$d/deflate.tif" "$d/garbage_data.tif"
+    cp "$seeds/tiff/tiled.tif" "$d/huge_tiles.tif"   # TileWidth, TileLength = 65520 (LONG)
+    for tag in 322 323; do
+        o=$(tiff_tag_entry "$d/huge_tiles.tif" $tag)
+        [ -n "$o" ] || { setup_fail "tiled.tif has no tag $tag"; continue; }
+        le32 65520 | patch_at "$d/huge_tiles.tif" $((o + 8))
+    done
+    cp "$seeds/tiff/miniswhite.tif" "$d/spp65535.tif"   # SamplesPerPixel = 65535
+    o=$(tiff_tag_entry "$d/spp65535.tif" 277)
+    if [ -n "$o" ]; then printf '\xff\xff' | patch_at "$d/spp65535.tif" $((o + 8)); else setup_fail "no tag 277"; fi
     cp "$d/rgb8.tif" "$d/huge.tif"
     for tag in 256 257; do   # ImageWidth, ImageLength = 100000 (LONG)
         o=$(tiff_tag_entry "$d/rgb8.tif" $tag)

@@ -82,6 +82,78 @@ def images():
     write("tiff", "int32.tif", encode(Image.fromarray(np.asarray(grey).astype(np.int32)), "TIFF"))
     good = encode(rgb, "TIFF", compression="tiff_adobe_deflate")
     write("tiff", "cut.tif", good[: len(good) // 2])
+    # hand-written layouts: tiles, separate planes, big-endian 16-bit, min-is-white, RGBA, 64-bit float
+    pic = picture(24, 12)
+    write("tiff", "tiled.tif", raw_tiff(pic, tile=(16, 16)))
+    write("tiff", "planar.tif", raw_tiff(pic, planar=2))
+    write("tiff", "tiled_planar.tif", raw_tiff(pic, planar=2, tile=(16, 16)))
+    write("tiff", "be16.tif", raw_tiff(pic.astype(np.uint16) * 257, bps=16, big_endian=True))
+    write("tiff", "miniswhite.tif", raw_tiff(pic[:, :, :1], photometric=0))
+    rgba = np.concatenate([pic, np.full(pic.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    write("tiff", "rgba.tif", raw_tiff(rgba))
+    write("tiff", "float64.tif", raw_tiff(pic.astype(np.float64) / 255, bps=64, sample_format=3))
+
+
+def raw_tiff(img, bps=8, photometric=2, planar=1, tile=None, big_endian=False, sample_format=1):
+    """An uncompressed TIFF written field by field (PIL writes neither tiles nor separate planes).
+    img: (h, w, spp) array of the sample type; tile: (tw, th) or None for one strip per row."""
+    e = ">" if big_endian else "<"
+    h, w, spp = img.shape
+    planes = [img[:, :, c:c + 1] for c in range(spp)] if planar == 2 else [img]
+    chunks = []
+    for p in planes:
+        if tile:
+            tw, th = tile
+            for ty in range(0, h, th):
+                for tx in range(0, w, tw):
+                    t = np.zeros((th, tw, p.shape[2]), img.dtype)
+                    part = p[ty:ty + th, tx:tx + tw]
+                    t[:part.shape[0], :part.shape[1]] = part
+                    chunks.append(t.astype(img.dtype.newbyteorder(e)).tobytes())
+        else:
+            for y in range(h):
+                chunks.append(p[y:y + 1].astype(img.dtype.newbyteorder(e)).tobytes())
+    tags = [(256, 4, [w]), (257, 4, [h]), (258, 3, [bps] * spp), (259, 3, [1]), (262, 3, [photometric]),
+            (277, 3, [spp]), (284, 3, [planar]), (339, 3, [sample_format] * spp)]
+    if tile:
+        tags += [(322, 4, [tile[0]]), (323, 4, [tile[1]]), (324, 4, "offsets"), (325, 4, [len(c) for c in chunks])]
+    else:
+        tags += [(273, 4, "offsets"), (278, 4, [1]), (279, 4, [len(c) for c in chunks])]
+    tags.sort()
+    n = len(tags)
+    head = 8
+    extra_at = head + 2 + 12 * n + 4
+    extra = b""
+    entries = []
+    offsets_entry = None
+    for tag, typ, vals in tags:
+        if vals == "offsets":
+            vals = [0] * len(chunks)
+            offsets_entry = len(entries)
+        fmt = "H" if typ == 3 else "I"
+        raw = b"".join(struct.pack(e + fmt, v) for v in vals)
+        entries.append([tag, typ, len(vals), raw])
+    # values over 4 bytes go after the IFD, then the image data
+    for ent in entries:
+        if len(ent[3]) > 4 and entries.index(ent) != offsets_entry:
+            ent.append(extra_at + len(extra))
+            extra += ent[3]
+    off_at = extra_at + len(extra)
+    data_at = off_at + (4 * len(chunks) if len(chunks) > 1 else 0)
+    offs, pos = [], data_at
+    for c in chunks:
+        offs.append(pos)
+        pos += len(c)
+    entries[offsets_entry][3] = b"".join(struct.pack(e + "I", v) for v in offs)
+    if len(chunks) > 1:
+        entries[offsets_entry].append(off_at)
+        extra += entries[offsets_entry][3]
+    out = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "I", head) + struct.pack(e + "H", n)
+    for ent in entries:
+        tag, typ, cnt, raw = ent[:4]
+        val = struct.pack(e + "I", ent[4]) if len(ent) > 4 else raw.ljust(4, b"\0")
+        out += struct.pack(e + "HHI", tag, typ, cnt) + val
+    return out + struct.pack(e + "I", 0) + extra + b"".join(chunks)
 
 
 def safetensors_bytes(tensors, meta=None, pad=True):
