@@ -10,7 +10,7 @@
 # at the end.
 # Env: TESSERA_SANITIZE=0 skips stage 2, TESSERA_FUZZ_SECONDS=0 skips stage 3.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/deps.sh test || echo "tessera: continuing without some test packages; tests that need them skip" >&2
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/tessera-test.XXXXXX")
 total_pass=0

@@ -195,15 +195,15 @@ have_mpi=1
 command -v mpirun >/dev/null || have_mpi=0
 
 # run_one INDEX MODE ARGS: runs one case in one mode; leaves rc, seconds, stdout, stderr in its folder
+# shellcheck disable=SC2034  # the locals are for the arguments' eval
 run_one() {
-    local k=$1 mode=$2 args=$3 r=$tmp/runs/$k.$mode
+    local k=$1 mode=$2 args=$3
+    local r=$tmp/runs/$k.$mode
     mkdir -p "$r/out"
     local D=$r/out C=$in/content.png S=$in/style.png W19=$in/w19.safetensors W16=$in/w16.safetensors
     local O=$D/out.png L=$D/log.jsonl G=$D/grad.npy
     local RUN="run --content $C --style $S --output $O --log $L --weights $W19 --size 32 --iterations 2 --quiet"
     local GRAD="grad --content $C --style $S --init $in/init.npy --grad-out $G --weights $W19 --size 32 --quiet"
-    # shellcheck disable=SC2034  # used by the eval below
-    local unused="$RUN$GRAD$W16$L"
     eval "set -- $args"
     local cmd=$1
     shift
@@ -221,7 +221,8 @@ run_one() {
 
 # check_one INDEX MODE NAME EXPECT: the verdict on one run
 check_one() {
-    local k=$1 mode=$2 name=$3 expect=$4 r=$tmp/runs/$k.$mode why=() rc secs lines err left
+    local k=$1 mode=$2 name=$3 expect=$4
+    local r=$tmp/runs/$k.$mode why=() rc secs lines err left
     rc=$(cat "$r/rc")
     secs=$(cat "$r/seconds")
     left=$(cd "$r/out" && find . -mindepth 1 | sed 's|^\./||' | sort | tr '\n' ' ')
@@ -266,7 +267,7 @@ check_one() {
 mapfile -t rows < <(table | grep -E -- "^[^	]*(${TESSERA_CASES:-.})")
 declare -a names expects modelist argv
 for ((k = 0; k < ${#rows[@]}; k++)); do
-    IFS=$'\t' read -r names[k] expects[k] modelist[k] argv[k] <<<"${rows[k]}"
+    IFS=$'\t' read -r "names[k]" "expects[k]" "modelist[k]" "argv[k]" <<<"${rows[k]}"
     [ "${modelist[k]}" = all ] && modelist[k]="single exact independent"
 done
 running=0
@@ -292,8 +293,7 @@ done
 
 # names must be unique, and tests/bad_inputs/README.md must list every case
 dups=$(table | cut -f1 | sort | uniq -d | tr '\n' ';')
-check_unique() { [ -z "$dups" ]; }
-if check_unique; then ok "case names are unique"; else not_ok "case names are unique" "repeated: $dups"; fi
+if [ -z "$dups" ]; then ok "case names are unique"; else not_ok "case names are unique" "repeated: $dups"; fi
 missing=()
 mapfile -t all_names < <(table | cut -f1)
 for n in "${all_names[@]}"; do grep -qF -- "| $n |" "$root/tests/bad_inputs/README.md" 2>/dev/null || missing+=("$n"); done

@@ -208,8 +208,9 @@ else
     fi
     rm -f "$full/filler"
     check "full disk: no image written elsewhere" test ! -e "$tmp/img/out.png"
-    check "full disk: holds only the earlier outputs and the log ($(ls "$full" | tr '\n' ' '))" \
-        test "$(ls "$full" | grep -v log.jsonl | tr '\n' ' ')" = "grad.npy out.jpg out.png out.tif "
+    left=$(cd "$full" && find . -mindepth 1 ! -name log.jsonl | sort | tr '\n' ' ')
+    check "full disk: holds only the earlier outputs and the log (besides it: $left)" \
+        test "$left" = "./grad.npy ./out.jpg ./out.png ./out.tif "
     umount "$full" 2>/dev/null || not_ok "full disk: umount"
     trap 'rm -rf "$tmp"' EXIT
 fi

@@ -41,6 +41,7 @@ vg=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=defin
 fx=$root/tests/fixtures/ref/vgg19_max
 C=$fx/content.png
 S=$fx/style.png
+# shellcheck disable=SC2054  # commas inside option values
 small=(--weights random:1 --size 40 --style-layers relu1_1,relu2_1 --content-layers relu2_1 --quiet)
 head -c 4000 "$C" >"$tmp/half.png"
 # the fixture weights with the second tensor's region moved onto the first one

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2059  # the byte writers build printf escapes on purpose
 # craft.sh - builds the bad inputs of the catalogue (tests/t_bad_inputs.sh) into a folder, from the
 # committed reference fixtures (tests/fixtures/ref) and fuzz seeds (tests/fuzz/corpus). Sourced; gives
 #   craft_bad_inputs DIR     writes every file the catalogue names into DIR; prints "setup: ..." lines
@@ -9,7 +10,6 @@
 crc32_be() {
     local b
     b=$(gzip -c | tail -c 8 | head -c 4 | od -An -tx1 | tr -d ' \n')
-    # shellcheck disable=SC2059  # the format is the escaped bytes
     printf "\\x${b:6:2}\\x${b:4:2}\\x${b:2:2}\\x${b:0:2}"
 }
 # be32 N -> 4 big-endian bytes; le32 / le64 N -> little-endian bytes
