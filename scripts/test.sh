@@ -24,7 +24,7 @@ stage() {
     shift
     local log=$log_dir/${name// /_}.log
     echo "==== $name"
-    "$@" 2>&1 | tee "$log" | sed -E "s/^([0-9]+ passed, [0-9]+ failed)\$/$name: \\1/"
+    "$@" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)\$/$name: \\1/"
     local rc=${PIPESTATUS[0]} line p=0 f=0
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -n "$line" ]; then
