@@ -10,7 +10,8 @@
 #   CUDA_ARCH=.. GPU architectures to build for, e.g. "80 90" (default: 75 80 86 89 90, those of them
 #                the installed nvcc supports - CUDA 13 dropped Volta's 70 - plus PTX of the newest, so
 #                later GPUs such as Blackwell run it through the driver's JIT)
-# Targets: all (bin/tessera), test (every test), check-deps, clean.
+# Targets: all (bin/tessera), test (every test), check-deps, clean,
+#          fuzz (libFuzzer targets in build-fuzz/, clang; run them with tests/fuzz/run.sh SECONDS).
 
 CC       ?= mpicc
 ifeq ($(origin CC),default)
@@ -197,7 +198,36 @@ tools: $(TEST_BINS) $(TOOLS)
 test: all $(TEST_BINS) $(TOOLS)
 	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run_all.sh
 
-clean:
-	rm -rf build build-san bin
+# ---- fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang, ASan and UBSan ----------------
+# The library sources (all but main.c) are compiled again with clang and coverage instrumentation into
+# build-fuzz/; each target links what it uses from that archive.
+FUZZ_CC     ?= clang
+FUZZ_BUILD  := build-fuzz
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -g -O1 -fopenmp \
+               -Iinclude $(PKG_CFLAGS) $(shell $(CC) --showme:compile 2>/dev/null) $(FUZZ_SAN) -Wno-pass-failed -MMD -MP
+FUZZ_LIBS   := $(PKG_LIBS) $(shell $(CC) --showme:link 2>/dev/null) -lm -fopenmp
+FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+ifeq ($(wildcard include/tessera/batch.h),)
+FUZZ_SRCS   := $(filter-out tests/fuzz/fuzz_job.c,$(FUZZ_SRCS)) # the job-file reader came with tessera batch
+endif
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJS:.o=.d) $(EMU_OBJS:.o=.d)
+$(FUZZ_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libtessera.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libtessera.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc/io -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libtessera.a $(FUZZ_LIBS)
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

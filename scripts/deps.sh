@@ -9,7 +9,8 @@ pkgs=(make gcc pkg-config openmpi-bin libopenmpi-dev libtiff-dev libpng-dev libj
 case $want in
 demo) pkgs+=(darknet) ;;                                  # its data folder holds the sample photo and painting
 test) pkgs+=(darknet python3-numpy python3-torch file chromium # numpy: weights tools; torch: fresh reference
-             slurm-wlm munge) ;; # cases; chromium: renders the batch summary; slurm + munge: tests/t_slurm.sh
+             slurm-wlm munge valgrind clang libclang-rt-14-dev) ;; # cases; chromium: the batch summary;
+             # slurm + munge: tests/t_slurm.sh; valgrind: memcheck test; clang + libclang-rt: libFuzzer targets
 build) ;;
 *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac

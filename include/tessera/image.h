@@ -28,6 +28,10 @@ typedef enum { TS_FMT_UNKNOWN = 0, TS_FMT_PNG, TS_FMT_JPEG, TS_FMT_TIFF, TS_FMT_
  * float32 .npy of shape (3,H,W) (values taken as they are). Alpha is dropped. Grey becomes RGB.
  * Images with w*h > max_pixels are refused before allocating. */
 int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* The same readers and checks on a file held in memory (len bytes at buf); name stands for the file
+ * in messages. Used by the fuzz targets. */
+int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t max_pixels, ts_image *out,
+                         ts_err *err);
 
 typedef struct {
     int bits;    /* 8 or 16 (PNG, TIFF); JPEG is always 8 */

@@ -74,6 +74,10 @@ void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *conte
 void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
                       double elapsed, double comm, double wait, int tile);
 
+/* Closes a --log file (NULL: nothing to do); -1 with "PATH: cannot write the log: reason" when a line
+ * could not be written (e.g. a full disk). */
+int ts_log_close(FILE *log, const char *path, ts_err *err);
+
 /* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
 int ts_job_grad(ts_job *job, ts_err *err);
 

@@ -296,6 +296,24 @@ static int store_json(ts_options *o, const opt_def *d, const cJSON *v, const cha
     }
 }
 
+static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* A key given twice (cJSON keeps both) is an error; comments ("_...") may repeat. Sorted, so a config
+ * with a million keys costs milliseconds, not hours. */
+static int check_duplicate_keys(const cJSON *root, const char *source, ts_err *err) {
+    int n = cJSON_GetArraySize(root), k = 0, rc = 0;
+    const char **names = ts_malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) if (it->string[0] != '_') names[k++] = it->string;
+    qsort(names, (size_t)k, sizeof *names, cmp_name);
+    for (int i = 1; i < k && rc == 0; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) rc = ts_fail(err, "%s: key \"%.100s\" appears twice", source, names[i]);
+    free(names);
+    return rc;
+}
+
+#define MAX_KEY_WARNINGS 10 /* unknown keys named one by one; the rest are counted */
+
 int ts_options_apply_json(ts_options *o, const char *text, size_t len, const char *source, ts_err *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -309,19 +327,18 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
         cJSON_Delete(root);
         return ts_fail(err, "%s: a config must be a JSON object", source);
     }
-    int rc = 0;
+    if (check_duplicate_keys(root, source, err)) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    int rc = 0, unknown = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (it->string[0] == '_') continue; /* comments */
-        for (const cJSON *prev = root->child; prev != it; prev = prev->next)
-            if (strcmp(prev->string, it->string) == 0) {
-                ts_fail(err, "%s: key \"%s\" appears twice", source, it->string);
-                cJSON_Delete(root);
-                return -1;
-            }
         int i = find_opt(it->string);
         if (i < 0 || strcmp(it->string, "config") == 0 || strchr(it->string, '-')) {
-            fprintf(stderr, "tessera: warning: %s: unknown key \"%s\" ignored\n", source, it->string);
+            if (ts_rank() == 0 && ++unknown <= MAX_KEY_WARNINGS) /* every rank reads the config; rank 0 says it */
+                fprintf(stderr, "tessera: warning: %s: unknown key \"%.100s\" ignored\n", source, it->string);
             continue;
         }
         if (cJSON_IsNull(it)) continue; /* null: keep the default */
@@ -331,6 +348,8 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
         }
         o->given[i] = 1;
     }
+    if (ts_rank() == 0 && unknown > MAX_KEY_WARNINGS)
+        fprintf(stderr, "tessera: warning: %s: %d more unknown keys ignored\n", source, unknown - MAX_KEY_WARNINGS);
     cJSON_Delete(root);
     return rc;
 }

@@ -448,6 +448,21 @@ static char *iter_name(const char *output, int iter) {
     return s;
 }
 
+/* errno of the first --log line that could not be written (stdio drops the line, so fclose cannot tell) */
+static int g_log_errno;
+
+int ts_log_close(FILE *log, const char *path, ts_err *err) {
+    if (!log) return 0;
+    int bad = ferror(log), e = g_log_errno;
+    if (fclose(log) != 0) {
+        bad = 1;
+        if (!e) e = errno;
+    }
+    g_log_errno = 0;
+    if (bad) return ts_fail(err, "%s: cannot write the log: %s", path, e ? strerror(e) : "a write failed");
+    return 0;
+}
+
 void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
                       double elapsed, double comm, double wait, int tile) {
     if (!log) return;
@@ -459,7 +474,7 @@ void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_term
     if (wait >= 0) fprintf(log, ", \"waiting\": %.4f", wait);
     if (tile >= 0) fprintf(log, ", \"tile\": %d", tile);
     fputs("}\n", log);
-    fflush(log);
+    if (fflush(log) != 0 && !g_log_errno) g_log_errno = errno;
 }
 
 int ts_job_run(ts_job *job, ts_err *err) {
@@ -563,6 +578,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
         if (use_adam) ts_adam_free(&ad);
         else ts_lbfgs_free(&lb);
     }
+    if (ts_log_close(log, o->log, rc ? NULL : err) != 0) rc = -1; /* e.g. a full disk: no output then */
     if (stopped) ts_ckpt_stopped(&ck, global_iter);
     if (rc == 0 && !stopped) {
         ts_image img;
@@ -574,7 +590,6 @@ int ts_job_run(ts_job *job, ts_err *err) {
                     o->output, st.W, st.H, st.obj.last.total, global_iter, ts_now() - t_start,
                     timed_iters ? iter_seconds / timed_iters : 0.0);
     }
-    if (log) fclose(log);
     state_free(&st);
     ts_ckpt_ctl_free(&ck);
     return rc;

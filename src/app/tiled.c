@@ -799,7 +799,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         }
         scale_free(&st);
     }
-    if (log) fclose(log);
+    if (ts_log_close(log, o->log, rc ? NULL : err) != 0) rc = -1; /* a full disk: said by rank 0, agreed below */
     if (stopped) ts_ckpt_stopped(&ck, global_iter);
     if (rc == 0 && st.rank == 0 && !stopped) {
         if (cmd == TS_CMD_GRAD) {

@@ -158,6 +158,24 @@ int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *er
     return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file", path);
 }
 
+int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t max_pixels, ts_image *out,
+                         ts_err *err) {
+    out->w = out->h = 0;
+    out->data = NULL;
+    if (!buf || len == 0) return ts_fail(err, "%s: file is empty", name);
+    ts_image_format fmt = detect(buf, len);
+    if (fmt == TS_FMT_UNKNOWN) return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file", name);
+    if (fmt == TS_FMT_TIFF) return ts_tiff_read_memory(name, buf, len, max_pixels, out, err);
+    /* the stream readers take a FILE: a read-only stream over the buffer */
+    FILE *f = fmemopen((void *)buf, len, "rb");
+    if (!f) return ts_fail(err, "%s: cannot open a stream over %zu bytes: %s", name, len, strerror(errno));
+    int rc = fmt == TS_FMT_PNG    ? ts_png_read(name, f, max_pixels, out, err)
+             : fmt == TS_FMT_JPEG ? ts_jpeg_read(name, f, max_pixels, out, err)
+                                  : ts_npy_read_image_stream(name, f, len, max_pixels, out, err);
+    fclose(f);
+    return rc;
+}
+
 /* .npy output: shape (3,H,W), float32 as is. ts_npy_write is itself atomic. */
 static int write_npy(const char *path, const ts_image *img, ts_err *err) {
     int64_t shape[3] = {3, img->h, img->w};

@@ -20,8 +20,14 @@ int ts_image_check_size(const char *path, uint64_t w, uint64_t h, size_t max_pix
 int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
 int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
 int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* The same from len bytes at buf (name is used in messages). */
+int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t max_pixels, ts_image *out,
+                        ts_err *err);
 /* A float32 .npy of shape (3,H,W); values copied as they are (must be finite). */
 int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* The same from a stream of size bytes open at its start (the caller closes it). */
+int ts_npy_read_image_stream(const char *name, FILE *f, uint64_t size, size_t max_pixels, ts_image *out,
+                             ts_err *err);
 
 int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err);
 int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err);

@@ -53,7 +53,58 @@ static void on_warning_global(thandle_t h, const char *module, const char *fmt, 
     (void)ap;
 }
 
-static TIFF *open_tiff(const char *name, const char *mode, tiff_errctx *ctx) {
+/* A file held in memory, read through libtiff's client procedures. */
+typedef struct {
+    const unsigned char *buf;
+    uint64_t len, pos;
+} mem_src;
+
+static tmsize_t mem_read(thandle_t h, void *dst, tmsize_t n) {
+    mem_src *m = (mem_src *)h;
+    if (n <= 0 || m->pos >= m->len) return 0;
+    uint64_t k = m->len - m->pos < (uint64_t)n ? m->len - m->pos : (uint64_t)n;
+    memcpy(dst, m->buf + m->pos, (size_t)k);
+    m->pos += k;
+    return (tmsize_t)k;
+}
+
+static tmsize_t mem_write(thandle_t h, void *src, tmsize_t n) {
+    (void)h;
+    (void)src;
+    (void)n;
+    return -1; /* read-only */
+}
+
+static toff_t mem_seek(thandle_t h, toff_t off, int whence) {
+    mem_src *m = (mem_src *)h;
+    uint64_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->len : 0;
+    if (off > UINT64_MAX - base) return (toff_t)-1;
+    m->pos = base + off; /* past the end is allowed, as for files; reads there return 0 */
+    return m->pos;
+}
+
+static int mem_close(thandle_t h) {
+    (void)h;
+    return 0;
+}
+
+static toff_t mem_size(thandle_t h) { return ((mem_src *)h)->len; }
+
+static int mem_map(thandle_t h, void **base, toff_t *size) {
+    (void)h;
+    (void)base;
+    (void)size;
+    return 0; /* no mapping: libtiff reads through mem_read */
+}
+
+static void mem_unmap(thandle_t h, void *base, toff_t size) {
+    (void)h;
+    (void)base;
+    (void)size;
+}
+
+/* Opens a file by name, or the memory source m when it is not NULL (name is then used in messages). */
+static TIFF *open_tiff(const char *name, const char *mode, mem_src *m, tiff_errctx *ctx) {
     TIFFSetErrorHandler(NULL);
     TIFFSetWarningHandler(NULL);
     TIFFSetErrorHandlerExt(on_error_global);
@@ -63,12 +114,16 @@ static TIFF *open_tiff(const char *name, const char *mode, tiff_errctx *ctx) {
     if (!o) return NULL;
     TIFFOpenOptionsSetErrorHandlerExtR(o, on_error_r, ctx);
     TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning_r, ctx);
-    TIFF *tif = TIFFOpenExt(name, mode, o);
+    TIFF *tif = m ? TIFFClientOpenExt(name, mode, (thandle_t)m, mem_read, mem_write, mem_seek, mem_close, mem_size,
+                                      mem_map, mem_unmap, o)
+                  : TIFFOpenExt(name, mode, o);
     TIFFOpenOptionsFree(o);
     return tif;
 }
 
 static const char *why(const tiff_errctx *ctx) { return ctx->msg[0] ? ctx->msg : "unknown error"; }
+
+#define TIFF_MAX_SAMPLES 16 /* samples per pixel read (colour + alpha + extra channels) */
 
 /* How samples are laid out in a decoded scanline or tile. */
 typedef struct {
@@ -137,6 +192,8 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
                        path, photo);
     if (spp < ncolor)
         return ts_fail(err, "%s: TIFF has %u samples per pixel, too few for its colour type", path, spp);
+    if (spp > TIFF_MAX_SAMPLES) /* extra channels only widen the decode buffers */
+        return ts_fail(err, "%s: TIFF has %u samples per pixel (at most %d are read)", path, spp, TIFF_MAX_SAMPLES);
     int isfloat = fmt == SAMPLEFORMAT_IEEEFP;
     if (!((fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64))))
         return ts_fail(err,
@@ -151,14 +208,22 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     int nplanes = separate ? ncolor : 1; /* planes we read; alpha planes are skipped */
     size_t bytes = (size_t)bps / 8;
 
+    uint32_t tw = 0, th = 0;
+    if (TIFFIsTiled(tif)) {
+        /* a tile is decoded whole: its size is checked against the pixel limit like the image's */
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+        size_t lim = max_pixels ? max_pixels : TS_DEFAULT_MAX_PIXELS;
+        if ((uint64_t)tw * th > lim)
+            return ts_fail(err, "%s: TIFF tiles of %ux%u pixels are over the limit of %zu (--max-pixels)", path, tw,
+                           th, lim);
+    }
+
     size_t plane = (size_t)w * h;
     float *dst = ts_malloc(3 * plane * sizeof(float));
     unsigned char *buf = NULL;
     int ok = 1;
     if (TIFFIsTiled(tif)) {
-        uint32_t tw = 0, th = 0;
-        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
-        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
         tmsize_t tsize = TIFFTileSize(tif);
         if (tw == 0 || th == 0 || tsize <= 0 || (uint64_t)tsize < (uint64_t)tw * th * L.stride * bytes) {
             free(dst);
@@ -222,9 +287,10 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     return 0;
 }
 
-int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+/* Reads from the file path, or from m when it is not NULL. */
+static int tiff_read_from(const char *path, mem_src *m, size_t max_pixels, ts_image *out, ts_err *err) {
     tiff_errctx ctx = {{0}};
-    TIFF *tif = open_tiff(path, "r", &ctx);
+    TIFF *tif = open_tiff(path, m ? "rm" : "r", m, &ctx);
     if (!tif) {
         g_cur = NULL;
         return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(&ctx));
@@ -235,13 +301,23 @@ int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err
     return rc;
 }
 
+int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+    return tiff_read_from(path, NULL, max_pixels, out, err);
+}
+
+int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t max_pixels, ts_image *out,
+                        ts_err *err) {
+    mem_src m = {buf, len, 0};
+    return tiff_read_from(name, &m, max_pixels, out, err);
+}
+
 int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err) {
     uint32_t w = (uint32_t)img->w, h = (uint32_t)img->h;
     size_t plane = (size_t)w * h, bpp = (size_t)bits / 8;
     int big = 3.0 * (double)plane * (double)bpp > 2147483648.0;
     tiff_errctx ctx = {{0}};
     errno = 0;
-    TIFF *tif = open_tiff(tmp, big ? "w8" : "w", &ctx);
+    TIFF *tif = open_tiff(tmp, big ? "w8" : "w", NULL, &ctx);
     if (!tif) {
         int e = errno;
         g_cur = NULL;
@@ -263,14 +339,23 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bi
     if (ok && deflate) ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
 
     unsigned char *row = ts_malloc(rowbytes);
+    int sys = 0; /* the system's reason for a failed write (errno), when there is one */
+    errno = 0;
     for (uint32_t y = 0; y < h && ok; y++) {
         ts_image_pack_row(img, (int)y, bits, TS_ROW_NATIVE, row);
-        if (TIFFWriteScanline(tif, row, y, 0) < 0) ok = 0;
+        if (TIFFWriteScanline(tif, row, y, 0) < 0) {
+            ok = 0;
+            sys = errno;
+        }
     }
     free(row);
-    if (ok && !TIFFFlush(tif)) ok = 0;
+    if (ok && !TIFFFlush(tif)) { /* writes the last strip and the directory */
+        ok = 0;
+        sys = errno;
+    }
     TIFFClose(tif);
     g_cur = NULL;
+    if (!ok && sys) return ts_fail(err, "%s: cannot write TIFF: %s (%s)", path, strerror(sys), why(&ctx));
     if (!ok) return ts_fail(err, "%s: cannot write TIFF: %s", path, why(&ctx));
     return 0;
 }

@@ -232,6 +232,46 @@ static int parse_header(const char *path, const char *h, size_t n, npy_info *inf
     return 0;
 }
 
+/* Parses the header of a stream of `size` bytes open at its start and checks the data size against it;
+ * f is left at the data. The caller closes f. */
+static int read_npy_header(const char *path, FILE *f, uint64_t size, npy_info *info, ts_err *err) {
+    if (size == 0) return ts_fail(err, "%s: file is empty", path);
+    unsigned char pre[12];
+    size_t got = fread(pre, 1, 10, f);
+    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) return ts_fail(err, "%s: not a .npy file (bad magic)", path);
+    int major = pre[6];
+    size_t hlen, off;
+    if (major == 1) {
+        hlen = pre[8] | (size_t)pre[9] << 8;
+        off = 10;
+    } else if (major == 2 || major == 3) {
+        if (fread(pre + 10, 1, 2, f) != 2) return ts_fail(err, "%s: truncated .npy header", path);
+        hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+        off = 12;
+    } else {
+        return ts_fail(err, "%s: .npy format version %d is not supported", path, major);
+    }
+    if (hlen > NPY_MAX_HEADER || off + hlen > size) return ts_fail(err, "%s: truncated or bad .npy header", path);
+    char *h = ts_malloc(hlen + 1);
+    if (fread(h, 1, hlen, f) != hlen) {
+        free(h);
+        return ts_fail(err, "%s: truncated .npy header", path);
+    }
+    h[hlen] = '\0';
+    int rc = parse_header(path, h, hlen, info, err);
+    free(h);
+    if (rc != 0) return -1;
+    uint64_t need = (uint64_t)info->count * info->itemsize;
+    uint64_t have = size - off - hlen;
+    if (have != need) {
+        char shp[256];
+        format_shape(shp, sizeof shp, info->ndim, info->shape);
+        return ts_fail(err, "%s: %s .npy data: shape %s needs %" PRIu64 " bytes, the file holds %" PRIu64, path,
+                       have < need ? "truncated" : "size mismatch in", shp, need, have);
+    }
+    return 0;
+}
+
 /* Opens path, parses the header and checks the data size against the file; *fp is left at the data. */
 static int open_npy(const char *path, FILE **fp, npy_info *info, ts_err *err) {
     FILE *f = fopen(path, "rb");
@@ -241,57 +281,9 @@ static int open_npy(const char *path, FILE **fp, npy_info *info, ts_err *err) {
         fclose(f);
         return ts_fail(err, "%s: not a regular file", path);
     }
-    if (st.st_size == 0) {
-        fclose(f);
-        return ts_fail(err, "%s: file is empty", path);
-    }
-    unsigned char pre[12];
-    size_t got = fread(pre, 1, 10, f);
-    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        fclose(f);
-        return ts_fail(err, "%s: not a .npy file (bad magic)", path);
-    }
-    int major = pre[6];
-    size_t hlen, off;
-    if (major == 1) {
-        hlen = pre[8] | (size_t)pre[9] << 8;
-        off = 10;
-    } else if (major == 2 || major == 3) {
-        if (fread(pre + 10, 1, 2, f) != 2) {
-            fclose(f);
-            return ts_fail(err, "%s: truncated .npy header", path);
-        }
-        hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-        off = 12;
-    } else {
-        fclose(f);
-        return ts_fail(err, "%s: .npy format version %d is not supported", path, major);
-    }
-    if (hlen > NPY_MAX_HEADER || off + hlen > (uint64_t)st.st_size) {
-        fclose(f);
-        return ts_fail(err, "%s: truncated or bad .npy header", path);
-    }
-    char *h = ts_malloc(hlen + 1);
-    if (fread(h, 1, hlen, f) != hlen) {
-        free(h);
-        fclose(f);
-        return ts_fail(err, "%s: truncated .npy header", path);
-    }
-    h[hlen] = '\0';
-    int rc = parse_header(path, h, hlen, info, err);
-    free(h);
-    if (rc != 0) {
+    if (read_npy_header(path, f, (uint64_t)st.st_size, info, err) != 0) {
         fclose(f);
         return -1;
-    }
-    uint64_t need = (uint64_t)info->count * info->itemsize;
-    uint64_t have = (uint64_t)st.st_size - off - hlen;
-    if (have != need) {
-        char shp[256];
-        format_shape(shp, sizeof shp, info->ndim, info->shape);
-        fclose(f);
-        return ts_fail(err, "%s: %s .npy data: shape %s needs %" PRIu64 " bytes, the file holds %" PRIu64, path,
-                       have < need ? "truncated" : "size mismatch in", shp, need, have);
     }
     *fp = f;
     return 0;
@@ -318,7 +310,7 @@ static int read_values(const char *path, FILE *f, const npy_info *info, float *d
 int ts_npy_read(const char *path, float **data, int *ndim, int64_t shape[8], ts_err *err) {
     *data = NULL;
     *ndim = 0;
-    FILE *f;
+    FILE *f = NULL;
     npy_info info;
     if (open_npy(path, &f, &info, err) != 0) return -1;
     float *d = ts_malloc((size_t)info.count * sizeof(float));
@@ -334,28 +326,22 @@ int ts_npy_read(const char *path, float **data, int *ndim, int64_t shape[8], ts_
     return 0;
 }
 
-int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
-    FILE *f;
+/* The image in a stream of `size` bytes open at its start; the caller closes f. */
+static int read_npy_image(const char *path, FILE *f, uint64_t size, size_t max_pixels, ts_image *out, ts_err *err) {
     npy_info info;
-    if (open_npy(path, &f, &info, err) != 0) return -1;
+    if (read_npy_header(path, f, size, &info, err) != 0) return -1;
     if (info.ndim != 3 || info.shape[0] != 3) {
         char shp[256];
         format_shape(shp, sizeof shp, info.ndim, info.shape);
-        fclose(f);
         return ts_fail(err, "%s: .npy image must have shape (3, H, W), not %s", path, shp);
     }
-    if (ts_image_check_size(path, (uint64_t)info.shape[2], (uint64_t)info.shape[1], max_pixels, err) != 0) {
-        fclose(f);
-        return -1;
-    }
+    if (ts_image_check_size(path, (uint64_t)info.shape[2], (uint64_t)info.shape[1], max_pixels, err) != 0) return -1;
     ts_image img;
     ts_image_alloc(&img, (int)info.shape[2], (int)info.shape[1]);
     if (read_values(path, f, &info, img.data, err) != 0) {
         ts_image_free(&img);
-        fclose(f);
         return -1;
     }
-    fclose(f);
     for (size_t i = 0; i < (size_t)info.count; i++) {
         if (!isfinite(img.data[i])) {
             ts_image_free(&img);
@@ -364,4 +350,22 @@ int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err
     }
     *out = img;
     return 0;
+}
+
+int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ts_fail(err, "%s: not a regular file", path);
+    }
+    int rc = read_npy_image(path, f, (uint64_t)st.st_size, max_pixels, out, err);
+    fclose(f);
+    return rc;
+}
+
+int ts_npy_read_image_stream(const char *name, FILE *f, uint64_t size, size_t max_pixels, ts_image *out,
+                             ts_err *err) {
+    return read_npy_image(name, f, size, max_pixels, out, err);
 }
