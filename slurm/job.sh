@@ -105,6 +105,17 @@ job_requeue_if_stopped() {
     scontrol requeue "$SLURM_JOB_ID" || job_say "scontrol requeue failed: resubmit to finish"
 }
 
+# After a step that was not stopped: success must mean the work is done. srun can report a step
+# whose tasks never started (e.g. "task 0 launch failed") with status 0; this turns that into a
+# failed job instead of a COMPLETED one that did nothing.
+job_check_done() {
+    [ -z "$job_stop_signal" ] && [ "$job_rc" -eq 0 ] || return 0
+    if "$@"; then
+        job_say "tessera reported success but work is left (did the job step start? see the launcher's messages above)"
+        job_rc=1
+    fi
+}
+
 # The job's output folder as tessera resolves it: --output-dir, else $TESSERA_OUTPUT_DIR, else the
 # job file's "output_dir" (relative paths from the submit folder, where the job runs).
 job_output_dir() {

@@ -89,6 +89,7 @@ slurm_cluster_start() {
     cpus=$(nproc)
     [ "$cpus" -gt "${SLURM_TEST_CPUS:-2}" ] && cpus=${SLURM_TEST_CPUS:-2}
     mem=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+    local first_job=$((100000 + ((RANDOM << 15 | RANDOM) % 4000000) * 10))
     port=${SLURM_TEST_PORT:-16817}
     while _slurm_port_busy "$port" || _slurm_port_busy $((port + 1)); do port=$((port + 2)); done
     cat >"$dir/slurm.conf" <<EOF
@@ -123,6 +124,9 @@ SchedulerType=sched/backfill
 SlurmdParameters=config_overrides
 ReturnToService=2
 JobRequeue=1
+# job ids of its own: Slurm's PMIx plugin names per-step folders /tmp/spmix_appdir_<uid>_<job>.<step>,
+# so two test clusters on one host that both count from 1 break each other's step launches
+FirstJobId=$first_job
 MinJobAge=600
 KillWait=10
 InactiveLimit=0
