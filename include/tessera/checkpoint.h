@@ -73,7 +73,8 @@ void ts_ckpt_remove(const char *dir);
 /* What a run loop needs: stop requests polled and agreed each iteration, checkpoints when due. */
 typedef struct {
     ts_ckpt_cfg cfg;
-    char *dir; /* NULL: no checkpoints (a stop request then just stops) */
+    char *dir;       /* NULL: no checkpoints (a stop request then just stops) */
+    char *stop_file; /* DIR/STOP */
     int every, resume;
 } ts_ckpt_ctl;
 
@@ -83,9 +84,10 @@ void ts_ckpt_ctl_init(ts_ckpt_ctl *c, const ts_options *o, uint64_t fingerprint,
                       int nranks);
 void ts_ckpt_ctl_free(ts_ckpt_ctl *c);
 /* After an iteration: agrees on a stop request and on failures (failed: this rank's loss went bad), saves
- * when due or stopping (a failed save is reported and the run goes on with the previous checkpoint kept).
- * Returns 0 to go on, 1 when the run must stop now, 2 when some rank failed (nothing saved). */
-int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int due, int failed);
+ * when stopping or when count (the iterations the schedule counts) is a multiple of --checkpoint-every (a
+ * failed save is reported and the run goes on with the previous checkpoint kept). Returns 0 to go on, 1
+ * when the run must stop now, 2 when some rank failed (nothing saved). */
+int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int count, int failed);
 /* After a stop: rank 0 says where the run stopped and removes DIR/STOP; marks the stop for batch drivers. */
 void ts_ckpt_stopped(ts_ckpt_ctl *c, int global_iter);
 

@@ -455,29 +455,26 @@ void ts_ckpt_ctl_init(ts_ckpt_ctl *c, const ts_options *o, uint64_t fingerprint,
     c->cfg = (ts_ckpt_cfg){.dir = c->dir, .fingerprint = fingerprint, .collective = collective, .rank = rank,
                            .nranks = nranks};
     if (c->dir) {
-        char *stop = path2(c->dir, "STOP");
+        c->stop_file = path2(c->dir, "STOP");
         ts_stop_install();
-        ts_stop_watch_file(stop);
-        free(stop);
+        ts_stop_watch_file(c->stop_file);
     }
 }
 
 void ts_ckpt_ctl_free(ts_ckpt_ctl *c) {
-    if (c->dir) {
-        char *stop = path2(c->dir, "STOP");
-        ts_stop_unwatch_file(stop);
-        free(stop);
-    }
+    if (c->stop_file) ts_stop_unwatch_file(c->stop_file);
+    free(c->stop_file);
     free(c->dir);
-    c->dir = NULL;
+    c->dir = c->stop_file = NULL;
 }
 
-int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int due, int failed) {
+int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int count, int failed) {
     int v = failed ? 2 : ts_stop_poll();
     if (c->cfg.collective) v = ts_comm_max_int(v);
     if (v == 2) return 2; /* a rank's loss went bad: keep the last good checkpoint */
     int stop = v;
-    if (c->dir && (stop || (due && c->every > 0))) {
+    int due = c->every > 0 && count % c->every == 0;
+    if (c->dir && (stop || due)) {
         ts_err err = {{0}};
         if (ts_ckpt_save(&c->cfg, be, d, &err) != 0 && c->cfg.rank == 0)
             fprintf(stderr, "\ntessera: warning: checkpoint at iteration %d failed: %s; the previous one is kept\n",
@@ -492,9 +489,7 @@ void ts_ckpt_stopped(ts_ckpt_ctl *c, int global_iter) {
     int sig = ts_stop_signal();
     const char *why = sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "the STOP file";
     if (c->dir) {
-        char *stop = path2(c->dir, "STOP");
-        unlink(stop);
-        free(stop);
+        unlink(c->stop_file);
         fprintf(stderr, "\ntessera: stopped on request (%s) after iteration %d; checkpoint in %s, continue with "
                         "--resume\n", why, global_iter, c->dir);
     } else {

@@ -569,7 +569,7 @@ int ts_job_run(ts_job *job, ts_err *err) {
                 if (rc) break;
             }
             cd.pos = (ts_ckpt_pos){k, it, global_iter, -1, 1, ts_now() - t_start};
-            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter % (ck.every ? ck.every : 1) == 0, 0)) {
+            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter, 0)) {
                 stopped = 1;
                 break;
             }

@@ -506,7 +506,7 @@ static int optimise_exact(tstate *st, int k, FILE *log, int *global_iter, double
         log_line(log, *global_iter, k, st, use_adam ? ad.nevals : lb.nevals, ts_now() - t0, ts_now() - t_start, -1);
         ts_progress_update(&prog, it, st->last.total);
         cd.pos = (ts_ckpt_pos){k, it, *global_iter, -1, 1, ts_now() - t_start};
-        if (ts_ckpt_tick(ck, st->be, &cd, *global_iter % (ck->every ? ck->every : 1) == 0, 0)) {
+        if (ts_ckpt_tick(ck, st->be, &cd, *global_iter, 0)) {
             *stopped = 1;
             break;
         }
@@ -581,8 +581,7 @@ static int optimise_independent(tstate *st, int k, FILE *log, int *global_iter, 
             cd.lbfgs = active && !use_adam ? &lb : NULL;
             cd.adam = active && use_adam ? &ad : NULL;
             cd.pos = (ts_ckpt_pos){k, it, base + j * iters + it, j, active, ts_now() - t_start};
-            int every = ck->every ? ck->every : 1;
-            int v = ts_ckpt_tick(ck, st->be, &cd, (j * iters + it) % every == 0, failed);
+            int v = ts_ckpt_tick(ck, st->be, &cd, j * iters + it, failed);
             if (v == 1) *stopped = 1;
             if (v == 2) halt = 1;
             if (v) break;
