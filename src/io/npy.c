@@ -272,16 +272,29 @@ static int read_npy_header(const char *path, FILE *f, uint64_t size, npy_info *i
     return 0;
 }
 
-/* Opens path, parses the header and checks the data size against the file; *fp is left at the data. */
-static int open_npy(const char *path, FILE **fp, npy_info *info, ts_err *err) {
+/* Opens path for reading if it is a regular file; *size gets its length. */
+static FILE *open_regular(const char *path, uint64_t *size, ts_err *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) {
+        ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return ts_fail(err, "%s: not a regular file", path);
+        ts_fail(err, "%s: not a regular file", path);
+        return NULL;
     }
-    if (read_npy_header(path, f, (uint64_t)st.st_size, info, err) != 0) {
+    *size = (uint64_t)st.st_size;
+    return f;
+}
+
+/* Opens path, parses the header and checks the data size against the file; *fp is left at the data. */
+static int open_npy(const char *path, FILE **fp, npy_info *info, ts_err *err) {
+    uint64_t size;
+    FILE *f = open_regular(path, &size, err);
+    if (!f) return -1;
+    if (read_npy_header(path, f, size, info, err) != 0) {
         fclose(f);
         return -1;
     }
@@ -353,14 +366,10 @@ static int read_npy_image(const char *path, FILE *f, uint64_t size, size_t max_p
 }
 
 int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ts_fail(err, "%s: not a regular file", path);
-    }
-    int rc = read_npy_image(path, f, (uint64_t)st.st_size, max_pixels, out, err);
+    uint64_t size;
+    FILE *f = open_regular(path, &size, err);
+    if (!f) return -1;
+    int rc = read_npy_image(path, f, size, max_pixels, out, err);
     fclose(f);
     return rc;
 }
