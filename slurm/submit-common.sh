@@ -9,6 +9,12 @@
 
 sub_fail() { echo "tessera: error: $*" >&2; exit 2; }
 
+# The submitting script's header comment (from its "# submit" line), then the profiles.
+sub_usage() {
+    sed -n '/^# submit/,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+    echo "Profiles (slurm/sites.sh, TESSERA_SITE): generic, comet, comet-k80, expanse. --cpu: CPU partition."
+}
+
 sub_parse() {
     sub_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     sub_kind=gpu sub_throttle="" sub_dry=0 sub_job=""

@@ -9,10 +9,6 @@
 # OPTIONS after -- go to every `tessera batch` of the array; only --output-dir to the summary.
 # Prints the array job id and the summary job id.
 set -u
-sub_usage() {
-    sed -n '/^# submit/,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-    echo "Profiles (slurm/sites.sh, TESSERA_SITE): generic, comet, comet-k80, expanse. --cpu: CPU partition."
-}
 # shellcheck source=submit-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/submit-common.sh"
 sub_parse "$@"

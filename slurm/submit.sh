@@ -5,10 +5,6 @@
 # The site profile's options come first on the sbatch command line and yours after them, so yours
 # win (e.g. --time=4:00:00, --nodes=2, --job-name=x). Prints the job id.
 set -u
-sub_usage() {
-    sed -n '/^# submit/,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-    echo "Profiles (slurm/sites.sh, TESSERA_SITE): generic, comet, comet-k80, expanse. --cpu: CPU partition."
-}
 # shellcheck source=submit-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/submit-common.sh"
 sub_parse "$@"
