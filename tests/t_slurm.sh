@@ -91,7 +91,9 @@ trap 'slurm_cluster_stop; rm -rf "$tmp"' EXIT
 echo "# private Slurm up ($SLURM_CONF)"
 
 # waits until the jobs have left the queue (at most $1 s). A job that requeued itself waits for a
-# begin time about two minutes ahead (Slurm's rule); the test makes it eligible at once.
+# begin time about two minutes ahead (Slurm's rule); the test makes it eligible 3 s after the requeue
+# instead: slurmd revokes the old run's credentials with one-second resolution, so a restart within
+# the same second is refused ("Job credential revoked") and the job fails.
 wait_jobs() {
     local limit=$1 left id st reason
     shift
@@ -102,7 +104,7 @@ wait_jobs() {
         left=$(squeue -h -j "$ids" -o '%i %T %r' 2>/dev/null)
         [ -z "$left" ] && return 0
         while read -r id st reason; do
-            [ "$st" = PENDING ] && [ "$reason" = BeginTime ] && scontrol update JobId="$id" StartTime=now >/dev/null 2>&1
+            [ "$st" = PENDING ] && [ "$reason" = BeginTime ] && scontrol update JobId="$id" StartTime=now+3 >/dev/null 2>&1
         done <<<"$left"
         sleep 1
     done
