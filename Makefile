@@ -206,7 +206,7 @@ FUZZ_BUILD  := build-fuzz
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -g -O1 -fopenmp \
                -Iinclude $(PKG_CFLAGS) $(shell $(CC) --showme:compile 2>/dev/null) $(FUZZ_SAN) -Wno-pass-failed -MMD -MP
-FUZZ_LIBS   := $(PKG_LIBS) $(shell $(CC) --showme:link 2>/dev/null) -lm -fopenmp
+FUZZ_LIBS   := $(filter-out -fsanitize=%,$(LDLIBS)) $(shell $(CC) --showme:link 2>/dev/null)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 ifeq ($(wildcard include/tessera/batch.h),)
