@@ -85,6 +85,11 @@ int ts_options_parse(ts_options *o, ts_command cmd, int argc, char **argv, ts_er
 int ts_options_apply_json(ts_options *o, const char *text, size_t len, const char *source, ts_err *err);
 int ts_options_load_config(ts_options *o, const char *path, ts_err *err);
 
+/* A key given twice in a JSON object (cJSON keeps both) is an error: returns -1 with err naming it
+ * (where: the file or part of it), else 0. comments_repeat: keys starting with "_" may repeat. */
+struct cJSON;
+int ts_json_duplicate_key(const struct cJSON *obj, const char *where, int comments_repeat, ts_err *err);
+
 /* 1 if the named option (kebab or snake case) was set by the user. */
 int ts_options_given(const ts_options *o, const char *name);
 

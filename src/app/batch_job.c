@@ -42,12 +42,6 @@ static int check_option_name(const cJSON *known, const char *key, const char *wh
     return 0;
 }
 
-static int duplicate_key(const cJSON *obj, const char *where, ts_err *err) {
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = obj->child; b != a; b = b->next)
-            if (!strcmp(a->string, b->string)) return ts_fail(err, "%s: key \"%s\" appears twice", where, a->string);
-    return 0;
-}
 
 static int check_input(const char *path, const char *job, const char *what, ts_err *err) {
     struct stat st;
@@ -198,6 +192,8 @@ static int read_pairs(const cJSON *root, const char *job, pair_t **out, int *nou
     int ns = cJSON_IsString(style) ? 1 : cJSON_IsArray(style) ? cJSON_GetArraySize(style) : 0;
     if (nc < 1) return ts_fail(err, "%s: \"content\" must be a path or a non-empty list of paths", job);
     if (ns < 1) return ts_fail(err, "%s: \"style\" must be a path or a non-empty list of paths", job);
+    if ((long)nc * ns > MAX_TASKS)
+        return ts_fail(err, "%s: %d contents x %d styles is more than %d tasks", job, nc, ns, MAX_TASKS);
     pair_t *cs = ts_calloc((size_t)nc, sizeof *cs), *ss = ts_calloc((size_t)ns, sizeof *ss);
     int rc = 0;
     const cJSON *e;
@@ -265,7 +261,7 @@ static int read_grid(ts_batch_job *job, const cJSON *grid, const cJSON *known, t
     char where[600];
     if (!cJSON_IsObject(grid)) return ts_fail(err, "%s: \"grid\" must be an object of option: [values]", job->path);
     snprintf(where, sizeof where, "%s: grid", job->path);
-    if (duplicate_key(grid, where, err)) return -1;
+    if (ts_json_duplicate_key(grid, where, 0, err)) return -1;
     const cJSON *ax;
     cJSON_ArrayForEach(ax, grid) {
         if (ax->string[0] == '_') continue;
@@ -312,7 +308,7 @@ static int read_root(ts_batch_job *job, cJSON *root, const char *output_dir, pai
     static const char *keys[] = {"output_dir", "config", "content", "style", "pairs", "options", "grid", "format"};
     const char *path = job->path;
     if (!cJSON_IsObject(root)) return ts_fail(err, "%s: a job file must be a JSON object", path);
-    if (duplicate_key(root, path, err)) return -1;
+    if (ts_json_duplicate_key(root, path, 0, err)) return -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         int found = it->string[0] == '_';
@@ -346,7 +342,7 @@ static int read_root(ts_batch_job *job, cJSON *root, const char *output_dir, pai
         char where[600];
         snprintf(where, sizeof where, "%s: options", path);
         if (!cJSON_IsObject(opts)) rc = ts_fail(err, "%s: \"options\" must be an object of option: value", path);
-        else rc = duplicate_key(opts, where, err);
+        else rc = ts_json_duplicate_key(opts, where, 0, err);
         for (const cJSON *o = opts->child; o && rc == 0; o = o->next)
             if (o->string[0] != '_') rc = check_option_name(known, o->string, where, err);
         if (rc == 0) {

@@ -298,16 +298,15 @@ static int store_json(ts_options *o, const opt_def *d, const cJSON *v, const cha
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-/* A key given twice (cJSON keeps both) is an error; comments ("_...") may repeat. Sorted, so a config
- * with a million keys costs milliseconds, not hours. */
-static int check_duplicate_keys(const cJSON *root, const char *source, ts_err *err) {
-    int n = cJSON_GetArraySize(root), k = 0, rc = 0;
+/* Sorted, so an object with a million keys costs milliseconds, not hours. */
+int ts_json_duplicate_key(const struct cJSON *obj, const char *where, int comments_repeat, ts_err *err) {
+    int n = cJSON_GetArraySize(obj), k = 0, rc = 0;
     const char **names = ts_malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
     const cJSON *it;
-    cJSON_ArrayForEach(it, root) if (it->string[0] != '_') names[k++] = it->string;
+    cJSON_ArrayForEach(it, obj) if (!comments_repeat || it->string[0] != '_') names[k++] = it->string;
     qsort(names, (size_t)k, sizeof *names, cmp_name);
     for (int i = 1; i < k && rc == 0; i++)
-        if (strcmp(names[i - 1], names[i]) == 0) rc = ts_fail(err, "%s: key \"%.100s\" appears twice", source, names[i]);
+        if (strcmp(names[i - 1], names[i]) == 0) rc = ts_fail(err, "%s: key \"%.100s\" appears twice", where, names[i]);
     free(names);
     return rc;
 }
@@ -327,7 +326,7 @@ int ts_options_apply_json(ts_options *o, const char *text, size_t len, const cha
         cJSON_Delete(root);
         return ts_fail(err, "%s: a config must be a JSON object", source);
     }
-    if (check_duplicate_keys(root, source, err)) {
+    if (ts_json_duplicate_key(root, source, 1, err)) { /* comments ("_...") may repeat */
         cJSON_Delete(root);
         return -1;
     }
