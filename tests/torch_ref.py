@@ -469,10 +469,13 @@ def fd_check(ref):
     hv = 1e-7
     fd = (loss(x0 + hv * v) - loss(x0 - hv * v)) / (2 * hv)
     an = float((ref["grad"] * v).sum())
-    dir_rel = abs(fd - an) / abs(an)
+    # measured against |grad| |v|, not against the directional derivative itself: a random direction
+    # can be nearly orthogonal to the gradient (seen: 1e-3 against |grad| |v| = 555), and then the
+    # float64 rounding of the difference quotient alone exceeds any relative bound
+    dir_rel = abs(fd - an) / (np.linalg.norm(ref["grad"]) * np.linalg.norm(v))
     print(f"finite-difference check ({len(pix)} pixels, error / max|grad|): {worst:.1e}; "
-          f"random direction rel: {dir_rel:.1e}")
-    return worst < 1e-6 and dir_rel < 1e-6
+          f"random direction, error / (|grad| |v|): {dir_rel:.1e}")
+    return worst < 1e-6 and dir_rel < 1e-9
 
 
 def main():
