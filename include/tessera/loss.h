@@ -27,11 +27,6 @@ typedef struct {
     double total, content, style, tv;
 } ts_loss_terms;
 
-/* A rectangle of a layer's output (or of the image), in the local tensor's coordinates. */
-typedef struct {
-    int y, x, h, w;
-} ts_region;
-
 /* Where the losses are read when the image is split into tiles: the owned region of the image and of
  * each loss layer's output, with the global sizes the loss is normalised by. Partial sums over owned
  * regions, added across tiles, give exactly the whole image's loss. */
@@ -55,6 +50,8 @@ typedef struct {
     ts_objective_tile tile;
     double *partials; /* this evaluation's packed partial sums */
     float *stage;     /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
+    float *rbuf[3];   /* owned regions copied out of layer outputs (tiled losses), kept between evaluations */
+    size_t rbuf_n[3];
     ts_loss_terms last;
     /* Optional hook run once per evaluation on the packed partial sums (style Grams, content and TV
      * sums) before the loss is formed: where distributed modes add the tiles' partials. */
