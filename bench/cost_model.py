@@ -2,12 +2,15 @@
 """cost_model.py - time per evaluation of Tessera's exact mode on N ranks, from FLOPs and bytes.
 
 Per evaluation each rank runs VGG19 (up to relu5_1) forward and backward-to-input over its extended
-tile (owned pixels plus halo), then takes part in one allreduce of the packed partial sums (style
-Grams, content and TV sums) and in the halo exchange and its adjoint. L-BFGS adds a few scalar
-allreduces per iteration (latency only). Efficiency = T(1 rank, whole image) / (N * T(N ranks)).
+tile, then takes part in one allreduce of the packed partial sums (style Grams, content and TV sums)
+and in the halo exchanges and their adjoints. Two halo exchanges (--halo-exchange):
+  image  one 80 px image halo per tile, exchanged once; every tile recomputes its halo's features
+  layer  a 1-position ring at every layer, exchanged before each conv (15 exchanges each way)
+L-BFGS adds a few scalar allreduces per iteration (latency only).
+Efficiency = T(1 rank, whole image) / (N * T(N ranks)).
 
 Usage:
-  cost_model.py check SIZE SECONDS_1RANK MEASURED_EFF_2RANKS   # this machine, 1x2 tiles
+  cost_model.py check SIZE SECONDS_PER_EVAL_1RANK [--layer EFF] [--image EFF]   # this machine, 1x2 tiles
   cost_model.py predict [--ranks 16] [--size 16384] [--tflops 20] [--gbps 12.5] [--latency-us 2]
 Standard library only.
 """
@@ -20,15 +23,31 @@ STYLE_C = [64, 128, 256, 512, 512]  # relu1_1 .. relu5_1
 HALO = 80  # the 70 px receptive margin of relu5_1, rounded up to the 16 px tile stride
 
 
-def flops(h, w):
-    """FLOPs of one forward and one backward-to-input pass over an h x w input."""
+def flops(h, w, ring_y=0, ring_x=0):
+    """FLOPs of one forward and one backward-to-input pass over an h x w input; with per-layer rings,
+    every layer's tensor is ring_y (ring_x) positions taller (wider): one per neighbouring side."""
     total, s = 0.0, 1
     for layer in VGG19:
         if layer == 'P':
             s *= 2
             continue
         c, k = layer
-        total += 2 * 2 * c * k * 9 * (h // s) * (w // s)  # forward + backward, 2 FLOPs per MAC
+        total += 2 * 2 * c * k * 9 * (h // s + ring_y) * (w // s + ring_x)  # forward + backward, 2 FLOPs per MAC
+    return total
+
+
+def ring_floats(h, w, ring_y, ring_x):
+    """floats a tile receives in one forward pass of per-layer ring exchanges (inputs of conv1_2 ..)"""
+    total, s = 0, 1
+    for i, layer in enumerate(VGG19):
+        if layer == 'P':
+            s *= 2
+            continue
+        if i == 0:  # the image ring: 3 channels, exchanged with the image
+            total += 3 * ((h + ring_y) * (w + ring_x) - h * w)
+            continue
+        c = layer[0]
+        total += c * ((h // s + ring_y) * (w // s + ring_x) - (h // s) * (w // s))
     return total
 
 
@@ -52,17 +71,27 @@ def grid_for(ranks, h, w):
     return best[1], best[2]
 
 
-def evaluation_time(h, w, ranks, rate, gbps, latency):
+def sides(parts, index):
+    return (index > 0) + (index < parts - 1)
+
+
+def evaluation_time(h, w, ranks, rate, gbps, latency, exchange='layer'):
     r, c = grid_for(ranks, h, w)
-    worst = max(flops(tile_extent(h, r, HALO, i), tile_extent(w, c, HALO, j)) for i in range(r) for j in range(c))
-    compute = worst / rate
     partial_bytes = 8 * (sum(x * x for x in STYLE_C) + 2)
     allreduce = 0 if ranks == 1 else 2 * partial_bytes * (ranks - 1) / ranks / (gbps * 1e9) + 2 * math.log2(ranks) * latency
-    # halo pixels a tile receives: its extended area minus its owned area; forward values and adjoint gradients
     th, tw = h // r, w // c
-    halo_px = (th + 2 * HALO) * (tw + 2 * HALO) - th * tw if ranks > 1 else 0
-    halo = 2 * 3 * 4 * halo_px / (gbps * 1e9) + (8 * latency if ranks > 1 else 0)
-    return compute, allreduce, halo, (r, c)
+    if exchange == 'image':
+        worst = max(flops(tile_extent(h, r, HALO, i), tile_extent(w, c, HALO, j)) for i in range(r) for j in range(c))
+        # halo pixels a tile receives: its extended area minus its owned area; values and adjoint gradients
+        halo_px = (th + 2 * HALO) * (tw + 2 * HALO) - th * tw if ranks > 1 else 0
+        halo = 2 * 3 * 4 * halo_px / (gbps * 1e9) + (8 * latency if ranks > 1 else 0)
+    else:
+        worst = max(flops(tile_extent(h, r, 0, i), tile_extent(w, c, 0, j), sides(r, i), sides(c, j))
+                    for i in range(r) for j in range(c))
+        nconv = sum(1 for layer in VGG19 if layer != 'P')
+        fl = ring_floats(th, tw, 2 if r > 1 else 0, 2 if c > 1 else 0) if ranks > 1 else 0
+        halo = 2 * 4 * fl / (gbps * 1e9) + (2 * nconv * 8 * latency if ranks > 1 else 0)
+    return worst / rate, allreduce, halo, (r, c)
 
 
 def main():
@@ -71,7 +100,8 @@ def main():
     ck = sub.add_parser('check')
     ck.add_argument('size', type=int)
     ck.add_argument('seconds_1rank', type=float)
-    ck.add_argument('measured_eff', type=float)
+    ck.add_argument('--layer', type=float, help='measured 2-rank efficiency (%%), per-layer exchange')
+    ck.add_argument('--image', type=float, help='measured 2-rank efficiency (%%), image halo')
     pr = sub.add_parser('predict')
     pr.add_argument('--ranks', type=int, default=16)
     pr.add_argument('--size', type=int, default=16384)
@@ -82,20 +112,23 @@ def main():
     if a.cmd == 'check':
         h, w = a.size * 3 // 4, a.size  # the sample photo is 4:3
         rate = flops(h, w) / a.seconds_1rank
-        c2, ar, hx, g = evaluation_time(h, w, 2, rate, 5.0, 1e-6)  # shared memory: ~5 GB/s, 1 us
-        t2 = c2 + ar + hx
-        print(f'{w}x{h}: calibrated {rate / 1e9:.1f} GFLOP/s per rank; 2 ranks {g[0]}x{g[1]}: compute {c2:.3f} s, '
-              f'allreduce {ar * 1e3:.2f} ms, halo {hx * 1e3:.2f} ms')
-        print(f'predicted efficiency {100 * a.seconds_1rank / (2 * t2):.1f}%, measured {a.measured_eff:.1f}%')
+        print(f'{w}x{h}: calibrated {rate / 1e9:.1f} GFLOP/s per rank')
+        for ex, measured in (('layer', a.layer), ('image', a.image)):
+            c2, ar, hx, g = evaluation_time(h, w, 2, rate, 5.0, 1e-6, ex)  # shared memory: ~5 GB/s, 1 us
+            t2 = c2 + ar + hx
+            m = f', measured {measured:.1f}%' if measured is not None else ''
+            print(f'  2 ranks {g[0]}x{g[1]}, {ex} halo: compute {c2:.3f} s, allreduce {ar * 1e3:.2f} ms, '
+                  f'halo {hx * 1e3:.2f} ms; predicted efficiency {100 * a.seconds_1rank / (2 * t2):.1f}%{m}')
     else:
         n = a.size
         rate = a.tflops * 1e12
         t1 = flops(n, n) / rate
-        c, ar, hx, g = evaluation_time(n, n, a.ranks, rate, a.gbps, a.latency_us * 1e-6)
-        tn = c + ar + hx
-        print(f'{n}x{n} on {a.ranks} ranks ({g[0]}x{g[1]} tiles, halo {HALO} px) at {a.tflops} TFLOP/s, {a.gbps} GB/s:')
-        print(f'  one evaluation: compute {c:.3f} s, allreduce {ar * 1e3:.2f} ms, halo exchange {hx * 1e3:.2f} ms')
-        print(f'  whole image on one device would take {t1:.2f} s; predicted parallel efficiency {100 * t1 / (a.ranks * tn):.1f}%')
+        print(f'{n}x{n} on {a.ranks} ranks at {a.tflops} TFLOP/s, {a.gbps} GB/s; whole image on one device: {t1:.2f} s')
+        for ex in ('layer', 'image'):
+            c, ar, hx, g = evaluation_time(n, n, a.ranks, rate, a.gbps, a.latency_us * 1e-6, ex)
+            tn = c + ar + hx
+            print(f'  {g[0]}x{g[1]} tiles, {ex} halo: compute {c:.3f} s, allreduce {ar * 1e3:.2f} ms, '
+                  f'halo exchange {hx * 1e3:.2f} ms; predicted parallel efficiency {100 * t1 / (a.ranks * tn):.1f}%')
 
 
 if __name__ == '__main__':

@@ -37,15 +37,23 @@ done
 dir=$root/tests/fixtures/ref/two_styles
 mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
 (cd "$dir" && "$bin" "${args[@]:1}" --grad-out "$tmp/single.npy" --quiet | grep total >"$tmp/single.json")
-for run in "2 1x2" "3 1x3" "4 2x2"; do
+# both halo exchanges: a ring passed between neighbours before every conv, and one recomputed image halo
+for run in "2 1x2 layer" "3 1x3 layer" "4 2x2 layer" "2 1x2 image" "3 1x3 image" "4 2x2 image" "2 2x2 image"; do
     set -- $run
-    if (cd "$dir" && mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles "$2" --quiet >"$tmp/out.txt") &&
+    name="exact np=$1 tiles=$2 ($3 halo) equals single-process grad within 1e-5"
+    if (cd "$dir" && mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles "$2" --halo-exchange "$3" \
+            --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
        REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single.json" "$tmp/single.npy" "$tmp/out.txt" "$tmp/g.npy" "exact-vs-single-$1-$2" >"$tmp/cmp.txt"; then
-        ok "exact np=$1 tiles=$2 equals single-process grad within 1e-5"
+        ok "$name"
     else
-        not_ok "exact np=$1 tiles=$2 equals single-process grad within 1e-5" "$(grep 'NOT OK' "$tmp/cmp.txt")"
+        not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt" 2>/dev/null; tail -2 "$tmp/err.txt")"
     fi
 done
+# the start line says which exchange ran (auto: the ring when tiles = ranks)
+(cd "$dir" && mpi 2 "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact 2>&1 >/dev/null) | grep -q "halos exchanged per layer" &&
+    ok "auto picks the per-layer exchange with one tile per rank" || not_ok "auto picks the per-layer exchange with one tile per rank"
+(cd "$dir" && mpi 2 "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles 2x2 2>&1 >/dev/null) | grep -qE "halo [0-9]+ px" &&
+    ok "auto picks the image halo when tiles outnumber ranks" || not_ok "auto picks the image halo when tiles outnumber ranks"
 
 # ---- a 10-iteration L-BFGS run follows the single-process loss curve ----
 F=$root/tests/fixtures/ref/vgg19_max
@@ -101,6 +109,11 @@ bad() {
 B=(run --content "$F/content.png" --style "$F/style.png" --weights random:2 --iterations 1 --output "$tmp/bad.png" --quiet)
 bad "grid that cannot be cut" "do not fit" "${B[@]}" --size 48 --mode exact --tiles 1x4
 bad "halo too small for exact" "too small for exact" "${B[@]}" --size 64 --mode exact --tiles 1x2 --halo 16
+bad "halo too small with --halo-exchange image" "too small for exact" "${B[@]}" --size 64 --mode exact --halo 16 \
+    --halo-exchange image
+bad "per-layer exchange needs a tile per rank" "one tile per rank" "${B[@]}" --size 64 --mode exact --tiles 2x2 \
+    --halo-exchange layer
+bad "bad --halo-exchange value" "halo-exchange" "${B[@]}" --size 64 --mode exact --halo-exchange ring
 bad "bad --tiles syntax" "tiles" "${B[@]}" --size 64 --mode exact --tiles 2by2
 bad "grad in independent mode" "independent" grad --content "$F/content.png" --style "$F/style.png" --weights random:2 \
     --init content --grad-out "$tmp/bad.npy" --mode independent

@@ -249,6 +249,57 @@ static void test_layers(void) {
               b.own.h);
 }
 
+/* Per-layer rings: at every stride the extended rect is the owned rect grown by the ring, clipped to
+ * the map; the owned rects are the image-halo grid's; pooling an inner region gives the next one. */
+static void test_ring(void) {
+    const int hs[] = {16, 17, 33, 47, 100, 129, 250};
+    int cases = 0;
+    g_bad = 0;
+    for (int hi = 0; hi < 7; hi++)
+        for (int wi = 0; wi < 7; wi += 2)
+            for (int R = 1; R <= 5; R++)
+                for (int C = 1; C <= 4; C++)
+                    for (int ring = 1; ring <= 2; ring++) {
+                        int H = hs[hi], W = hs[wi];
+                        ts_tile_grid g, r;
+                        if (ts_tiles_init(&g, H, W, R, C, 16, 70, NULL)) continue;
+                        r = g;
+                        ts_tiles_set_ring(&r, ring);
+                        cases++;
+                        for (int t = 0; t < ts_tiles_count(&g); t++)
+                            for (int s = 1; s <= 16; s *= 2) {
+                                int Hs = H / s, Ws = W / s;
+                                ts_tile a = ts_tiles_layer(&g, t, s), k = ts_tiles_layer(&r, t, s);
+                                CHECK(!memcmp(&a.own, &k.own, sizeof k.own), "ring keeps the owned rect");
+                                int y0 = k.own.y - ring < 0 ? 0 : k.own.y - ring;
+                                int x0 = k.own.x - ring < 0 ? 0 : k.own.x - ring;
+                                int y1 = k.own.y + k.own.h + ring > Hs ? Hs : k.own.y + k.own.h + ring;
+                                int x1 = k.own.x + k.own.w + ring > Ws ? Ws : k.own.x + k.own.w + ring;
+                                CHECK(k.ext.y == y0 && k.ext.x == x0 && k.ext.h == y1 - y0 && k.ext.w == x1 - x0,
+                                      "%dx%d grid %dx%d ring %d s=%d tile %d: ext %d,%d %dx%d", H, W, R, C, ring, s,
+                                      t, k.ext.y, k.ext.x, k.ext.h, k.ext.w);
+                                CHECK(k.oy == k.own.y - k.ext.y && k.ox == k.own.x - k.ext.x, "offsets");
+                                if (s < 16) { /* 2x2 pooling of the owned part lands on the next owned part */
+                                    ts_tile n = ts_tiles_layer(&r, t, 2 * s);
+                                    CHECK(n.own.y == k.own.y / 2 && n.own.x == k.own.x / 2 && k.own.y % 2 == 0 &&
+                                              k.own.x % 2 == 0 && n.own.h == k.own.h / 2 && n.own.w == k.own.w / 2,
+                                          "s=%d tile %d: pooling %dx%d onto %dx%d", s, t, k.own.h, k.own.w, n.own.h,
+                                          n.own.w);
+                                }
+                            }
+                    }
+    TS_EXPECT(g_bad == 0, "ring: %d problems", g_bad);
+    TS_EXPECT(cases > 200, "ring: %d grids", cases);
+    /* 1x2 over 100 px: tile 0 owns columns 0..47, its ring reaches column 48; at s=16 (6 columns)
+     * tile 1 owns 3..5 and its ring starts at 2 */
+    ts_tile_grid g;
+    ts_tiles_init(&g, 100, 100, 1, 2, 16, 0, NULL);
+    ts_tiles_set_ring(&g, 1);
+    ts_tile a = ts_tiles_tile(&g, 0), b = ts_tiles_layer(&g, 1, 16);
+    TS_EXPECT(a.ext.x == 0 && a.ext.w == 49 && a.ext.h == 100, "ring tile 0: ext %d+%d", a.ext.x, a.ext.w);
+    TS_EXPECT(b.own.x == 3 && b.own.w == 3 && b.ext.x == 2 && b.ext.w == 4 && b.ox == 1, "ring s=16 tile 1");
+}
+
 /* Separable ramp half-width at the cut b of an axis, as documented. */
 static int ramp_d(int pe, int b, int size) {
     int d = pe < b ? pe : b;
@@ -550,6 +601,7 @@ int main(void) {
     test_rule_examples();
     test_halo();
     test_layers();
+    test_ring();
     test_weights();
     test_blend();
     test_parse();

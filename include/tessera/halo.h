@@ -20,6 +20,7 @@ typedef struct {
 
 typedef struct {
     ts_tile_grid grid;
+    int s, C; /* the layer stride the rects are taken at (ts_tiles_layer) and channels per position */
     int nranks, rank;
     int npieces;
     ts_halo_piece *pieces;
@@ -30,14 +31,20 @@ typedef struct {
     float *dsend, *drecv;     /* packed pieces in backend memory (GPU backends only, else NULL) */
     size_t nsend, nrecv;
     long bytes_per_exchange; /* this rank's sent bytes */
+    float *zeros;            /* backend memory, largest piece: clears sent halos (ts_halo_reverse_move) */
 } ts_halo_plan;
 
 /* device_mpi: only for a backend with on_device, and only when the MPI library accepts GPU buffers */
 void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank, const ts_backend *be,
                        int device_mpi);
+/* The same for the tensors of a layer of stride s with C channels (per-layer halos, grid ring > 0). */
+void ts_halo_plan_init_layer(ts_halo_plan *p, const ts_tile_grid *g, int s, int C, int nranks, int rank,
+                             const ts_backend *be, int device_mpi);
 void ts_halo_plan_free(ts_halo_plan *p);
 /* ext[i]: the extended buffer of the i-th tile this rank holds (tiles in ts_tiles_rank_first order) */
 void ts_halo_forward(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse(ts_halo_plan *p, float *const *ext);
+/* reverse, and the halos sent are zeroed in their buffers (a gradient that moved to its owner) */
+void ts_halo_reverse_move(ts_halo_plan *p, float *const *ext);
 
 #endif

@@ -63,6 +63,7 @@ typedef struct {
     char *tiles; /* "RxC", NULL: a grid that fits the ranks */
     int halo;    /* px, -1: what the mode needs */
     char *blend; /* independent mode's gather: cosine | none */
+    char *halo_exchange; /* exact mode: auto | image | layer */
     /* run */
     long seed;
     int threads;

@@ -35,6 +35,7 @@ typedef struct {
     int S;        /* stride the cuts are aligned to */
     int halo;     /* requested halo, px */
     int halo_eff; /* halo rounded up to a multiple of S */
+    int ring;     /* 0: one image halo (above); > 0: per-layer halos, see ts_tiles_set_ring */
 } ts_tile_grid;
 
 /* Sets up an R x C grid over H x W at stride S with halo P. Every tile needs one full stride
@@ -42,6 +43,13 @@ typedef struct {
  * reason in err (also for sizes < 1, halo < 0, more than 65536 tiles). An axis with a single tile
  * takes any size (nothing is cut along it). */
 int ts_tiles_init(ts_tile_grid *g, int H, int W, int R, int C, int S, int halo, ts_err *err);
+
+/* Per-layer halos (the exact mode's layer exchange): with ring r > 0, a tile's extended rect at
+ * every layer stride s (ts_tiles_layer, and ts_tiles_tile for s = 1) is its owned rect at that
+ * stride grown by r positions on each side, clipped to the floor(H/s) x floor(W/s) map, instead of
+ * the pixel halo divided by s. The halo and halo_eff fields are then unused (blend weights still
+ * read them). r = 0 restores the image halo. */
+void ts_tiles_set_ring(ts_tile_grid *g, int r);
 
 /* Number of tiles, R * C. */
 int ts_tiles_count(const ts_tile_grid *g);

@@ -62,6 +62,22 @@ int ts_vgg_weights_load(const char *path, ts_arch arch, int nconv, ts_vgg_weight
 void ts_vgg_weights_random(ts_arch arch, uint64_t seed, int nconv, ts_vgg_weights *out);
 void ts_vgg_weights_free(ts_vgg_weights *wt);
 
+/* Per-layer halos (the exact mode's layer exchange). The tensors at stride 2^k (k = 0..4) are
+ * h[k] x w[k]: the tile's owned part inner[k] plus a ring from its neighbours. Before every conv but
+ * the first, halo(ctx, layer, t, C, h, w, 0) must fill the ring of its input t from the tiles that
+ * own it; after that conv's backward pass, halo(..., 1) must send the ring of the input gradient
+ * to its owners (added there) and zero it. Convolutions run over the whole tensor ("same"
+ * padding): their ring outputs are wrong and never read, since pooling reads inner[k] only, losses
+ * read owned regions, and every ring is overwritten before the next conv. All tiles call forward
+ * and backward together (the halo function is collective). */
+typedef void (*ts_vgg_halo_fn)(void *ctx, int layer, float *t, int C, int h, int w, int reverse);
+typedef struct {
+    int h[5], w[5];
+    ts_region inner[5];
+    ts_vgg_halo_fn halo;
+    void *ctx;
+} ts_vgg_layout;
+
 /* A network instance bound to a backend, sized for one input size at a time. */
 typedef struct {
     ts_layer_kind kind;
@@ -87,6 +103,9 @@ typedef struct {
     float *input;                                     /* preprocessed input, 3 x H x W */
     float *scratch[2];                                /* backward buffers */
     size_t scratch_n;
+    int layered;          /* a layout is set (ts_vgg_set_layout) */
+    ts_vgg_layout layout;
+    float *ptmp[4];       /* pooling over inner regions: input, output, gradients */
 } ts_vgg;
 
 /* deepest: the deepest layer index any loss needs; keep[i] (nonzero) marks layers read by losses
@@ -103,6 +122,9 @@ typedef enum { TS_CONV_AUTO = 0, TS_CONV_DIRECT = 1, TS_CONV_FAST = 2 } ts_conv_
 size_t ts_vgg_set_conv(ts_vgg *net, ts_conv_algo algo);
 int ts_conv_algo_parse(const char *s, ts_conv_algo *out); /* "auto", "im2col", "winograd" */
 
+/* Runs with per-layer halos from now on (NULL: back to whole tensors); the input must then be
+ * h[0] x w[0]. Each pool must map inner[k] (floored halves) onto inner[k+1]. */
+void ts_vgg_set_layout(ts_vgg *net, const ts_vgg_layout *layout);
 /* x: 3 x H x W RGB in [0,1] (backend memory). Fills every layer's out. */
 void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W);
 

@@ -92,6 +92,9 @@ static const opt_def OPTS[] = {
     {"tiles", T_STR, OFF(tiles), 0, 0, 0, BOTH, NULL, "RxC", "tile grid for independent/exact (default: one tile per rank)"},
     {"halo", T_INT, OFF(halo), 0, -1, 1e6, BOTH, NULL, "PX",
      "tile halo in pixels, rounded up to 16 (-1: the receptive margin of the deepest loss layer)"},
+    {"halo-exchange", T_STR, OFF(halo_exchange), 0, 0, 0, BOTH, "auto|image|layer", "HOW",
+     "exact mode: image = one halo of --halo px per tile, recomputed by its tile; layer = a 1-position ring "
+     "exchanged with the neighbours before every convolution (one tile per rank); auto: layer when tiles = ranks"},
     {"blend", T_STR, OFF(blend), 0, 0, 0, R, "cosine|none", "KIND",
      "independent mode: blend tile overlaps with raised-cosine weights, or paste owned parts (none)"},
     {"seed", T_LONG, OFF(seed), 0, 0, 9.2e18, BOTH, NULL, "N", "seed for random init"},
@@ -131,6 +134,7 @@ void ts_options_defaults(ts_options *o) {
     o->mode = ts_strdup("auto");
     o->halo = -1;
     o->blend = ts_strdup("cosine");
+    o->halo_exchange = ts_strdup("auto");
 }
 
 static void free_value(ts_options *o, const opt_def *d) {

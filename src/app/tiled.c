@@ -36,6 +36,7 @@ typedef struct {
     ts_loss_spec spec;
     int nscales, W[TS_MAX_LIST], H[TS_MAX_LIST], iterations[TS_MAX_LIST];
     int R, C, halo;
+    int layer_halo; /* exact mode exchanges a 1-position ring before every conv (else one image halo) */
     int conv;
     int nconv, in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS], is_random;
     char source[256], preset[16];
@@ -56,6 +57,8 @@ typedef struct {
     ts_objective *obj;
     float **xe, **ge; /* extended tiles: image and gradient */
     ts_halo_plan plan;
+    ts_halo_plan lplan[TS_VGG_MAX_CONVS]; /* per-layer halos: one plan per (stride, channels) */
+    int nlplans;
     double *partials;
     size_t npartials, nown;
     double io_seconds; /* rank 0: reading inputs, writing the output */
@@ -69,9 +72,6 @@ static int validate_tiling(const ts_job *job, int nranks, job_desc *d, ts_err *e
     int deepest = ts_loss_spec_deepest(&job->spec);
     int need = ts_vgg_margin(job->arch, deepest);
     d->halo = o->halo >= 0 ? o->halo : need;
-    if (d->mode == TS_MODE_EXACT && ((d->halo + TILE_STRIDE - 1) / TILE_STRIDE) * TILE_STRIDE < need)
-        return ts_fail(err, "--halo %d is too small for exact mode: layer %s sees %d px beyond its cell (use --halo %d "
-                            "or more, or leave it out)", o->halo, job->net_layer_name, need, need);
     for (int k = 0; k < job->nscales; k++) {
         int W, H;
         ts_job_scale_size(job, k, &W, &H);
@@ -84,12 +84,22 @@ static int validate_tiling(const ts_job *job, int nranks, job_desc *d, ts_err *e
                 return ts_fail(err, "cannot cut the %dx%d image into %d tiles of at least %d px (give --tiles RxC)",
                                W, H, nranks, TILE_STRIDE);
             }
+            /* the ring is exchanged layer by layer, collectively: every rank must hold exactly one tile */
+            int one_each = d->R * d->C == nranks;
+            const char *hx = o->halo_exchange;
+            if (strcmp(hx, "layer") == 0 && d->mode == TS_MODE_EXACT && !one_each)
+                return ts_fail(err, "--halo-exchange layer needs one tile per rank: %dx%d tiles on %d ranks (use "
+                                    "--halo-exchange image, or --tiles with %d tiles)", d->R, d->C, nranks, nranks);
+            d->layer_halo = d->mode == TS_MODE_EXACT && one_each && strcmp(hx, "image") != 0;
         }
         ts_tile_grid g;
         ts_err e2;
         if (ts_tiles_init(&g, H, W, d->R, d->C, TILE_STRIDE, d->halo, &e2))
             return ts_fail(err, "--tiles %dx%d at %dx%d (scale %d): %s", d->R, d->C, W, H, k + 1, e2.msg);
     }
+    if (d->mode == TS_MODE_EXACT && !d->layer_halo && ((d->halo + TILE_STRIDE - 1) / TILE_STRIDE) * TILE_STRIDE < need)
+        return ts_fail(err, "--halo %d is too small for exact mode: layer %s sees %d px beyond its cell (use --halo %d "
+                            "or more, or leave it out)", o->halo, job->net_layer_name, need, need);
     return 0;
 }
 
@@ -293,12 +303,51 @@ static void scale_free(tstate *st) {
     free(st->ge);
     free(st->partials);
     ts_halo_plan_free(&st->plan);
+    for (int i = 0; i < st->nlplans; i++) ts_halo_plan_free(&st->lplan[i]);
+    st->nlplans = 0;
     st->nlocal = 0;
     st->tile = NULL;
     st->net = NULL;
     st->obj = NULL;
     st->xe = st->ge = NULL;
     st->partials = NULL;
+}
+
+/* ---------- per-layer halos ---------- */
+
+static ts_halo_plan *layer_plan(tstate *st, int s, int C) {
+    for (int i = 0; i < st->nlplans; i++)
+        if (st->lplan[i].s == s && st->lplan[i].C == C) return &st->lplan[i];
+    TS_CHECK(st->nlplans < TS_VGG_MAX_CONVS, "more than %d per-layer halo plans", TS_VGG_MAX_CONVS);
+    ts_halo_plan *p = &st->lplan[st->nlplans++];
+    ts_halo_plan_init_layer(p, &st->grid, s, C, st->nranks, st->rank, st->be, st->o->cuda_aware_mpi);
+    return p;
+}
+
+/* the network's halo hook: fill the ring of a conv input, or send its gradient back (one tile per rank) */
+static void layer_halo(void *ctx, int layer, float *t, int C, int h, int w, int reverse) {
+    tstate *st = ctx;
+    int s = ts_vgg_layer_stride(st->d.arch, layer);
+    ts_halo_plan *p = layer_plan(st, s, C);
+    ts_tile k = ts_tiles_layer(&st->grid, st->first, s);
+    TS_CHECK(k.ext.h == h && k.ext.w == w, "layer %d: tensor %dx%d, tile %dx%d", layer, w, h, k.ext.w, k.ext.h);
+    float *const ext[1] = {t};
+    if (reverse) ts_halo_reverse_move(p, ext);
+    else ts_halo_forward(p, ext);
+}
+
+static void set_layout(tstate *st, int i) {
+    ts_vgg_layout lay;
+    memset(&lay, 0, sizeof lay);
+    for (int k = 0; k < 5; k++) {
+        ts_tile kl = ts_tiles_layer(&st->grid, st->first + i, 1 << k);
+        lay.h[k] = kl.ext.h;
+        lay.w[k] = kl.ext.w;
+        lay.inner[k] = rel(kl.own, kl.ext);
+    }
+    lay.halo = layer_halo;
+    lay.ctx = st;
+    ts_vgg_set_layout(&st->net[i], &lay);
 }
 
 /* Tiles, networks and targets of scale k; start (rank 0, whole image) is scattered to the tiles.
@@ -309,6 +358,8 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
     ts_err err;
     TS_CHECK(ts_tiles_init(&st->grid, st->H, st->W, st->d.R, st->d.C, TILE_STRIDE, st->d.halo, &err) == 0, "%s",
              err.msg); /* validated on rank 0 */
+    int layered = tiled_losses && st->d.layer_halo;
+    if (layered) ts_tiles_set_ring(&st->grid, 1);
     int nt = ts_tiles_count(&st->grid);
     st->first = ts_tiles_rank_first(nt, st->nranks, st->rank);
     st->nlocal = ts_tiles_rank_count(nt, st->nranks, st->rank);
@@ -326,6 +377,7 @@ static void scale_setup(tstate *st, ts_job *job, int k, const ts_image *content,
         st->tile[i] = ts_tiles_tile(&st->grid, st->first + i);
         ts_vgg_init(&st->net[i], st->be, &st->wt, st->d.pool, st->d.preproc, deepest, keep);
         if (st->d.conv != TS_CONV_AUTO) ts_vgg_set_conv(&st->net[i], (ts_conv_algo)st->d.conv);
+        if (layered) set_layout(st, i);
         ts_objective_init(&st->obj[i], &st->net[i], &st->d.spec);
         st->xe[i] = st->be->alloc(ext_floats(&st->tile[i]));
         st->ge[i] = st->be->alloc(ext_floats(&st->tile[i]));
@@ -735,9 +787,12 @@ int ts_tiled_main(ts_command cmd, ts_options *o, int mode, ts_err *err) {
         if (st.rank != 0) ts_vgg_weights_free(&st.wt);
         return st.rank == 0 ? -1 : -2;
     }
+    char halo_desc[64];
+    if (st.d.layer_halo) snprintf(halo_desc, sizeof halo_desc, "halos exchanged per layer");
+    else snprintf(halo_desc, sizeof halo_desc, "halo %d px", st.d.halo);
     if (st.rank == 0 && !o->quiet)
-        fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, halo %d px; %s, %s%s weights (%s preset); %s\n",
-                mode == TS_MODE_EXACT ? "exact" : "independent", st.nranks, st.d.R, st.d.C, st.d.halo,
+        fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, %s; %s, %s%s weights (%s preset); %s\n",
+                mode == TS_MODE_EXACT ? "exact" : "independent", st.nranks, st.d.R, st.d.C, halo_desc,
                 ts_arch_name(st.d.arch), st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset, where);
 
     ts_image result = {0}, content_orig = {0};

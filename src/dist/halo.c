@@ -16,11 +16,18 @@ static int intersect(ts_rect a, ts_rect b, ts_rect *out) {
 }
 
 static int owner(const ts_halo_plan *p, int t) { return ts_tiles_rank_of(ts_tiles_count(&p->grid), p->nranks, t); }
-static size_t piece_floats(const ts_halo_piece *q) { return (size_t)3 * q->r.h * q->r.w; }
+static size_t piece_floats(const ts_halo_plan *p, const ts_halo_piece *q) { return (size_t)p->C * q->r.h * q->r.w; }
 
 void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int rank, const ts_backend *be,
                        int device_mpi) {
+    ts_halo_plan_init_layer(p, g, 1, 3, nranks, rank, be, device_mpi);
+}
+
+void ts_halo_plan_init_layer(ts_halo_plan *p, const ts_tile_grid *g, int s, int C, int nranks, int rank,
+                             const ts_backend *be, int device_mpi) {
     memset(p, 0, sizeof *p);
+    p->s = s;
+    p->C = C;
     p->be = be;
     p->device_mpi = device_mpi && be->on_device;
     p->grid = *g;
@@ -35,7 +42,7 @@ void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int r
             for (int t = 0; t < nt; t++) {
                 if (u == t || owner(p, t) != dr) continue;
                 ts_rect r;
-                if (!intersect(ts_tiles_tile(g, u).own, ts_tiles_tile(g, t).ext, &r)) continue;
+                if (!intersect(ts_tiles_layer(g, u, s).own, ts_tiles_layer(g, t, s).ext, &r)) continue;
                 if (p->npieces == cap) {
                     cap *= 2;
                     p->pieces = ts_realloc(p->pieces, sizeof(ts_halo_piece) * (size_t)cap);
@@ -46,10 +53,12 @@ void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int r
     p->sdispls = ts_calloc((size_t)nranks, sizeof(int));
     p->rcounts = ts_calloc((size_t)nranks, sizeof(int));
     p->rdispls = ts_calloc((size_t)nranks, sizeof(int));
+    size_t biggest = 1;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
-        if (owner(p, q->src) == rank) p->scounts[owner(p, q->dst)] += (int)piece_floats(q);
-        if (owner(p, q->dst) == rank) p->rcounts[owner(p, q->src)] += (int)piece_floats(q);
+        if (owner(p, q->src) == rank) p->scounts[owner(p, q->dst)] += (int)piece_floats(p, q);
+        if (owner(p, q->dst) == rank) p->rcounts[owner(p, q->src)] += (int)piece_floats(p, q);
+        if (piece_floats(p, q) > biggest) biggest = piece_floats(p, q);
     }
     for (int r = 1; r < nranks; r++) {
         p->sdispls[r] = p->sdispls[r - 1] + p->scounts[r - 1];
@@ -69,6 +78,10 @@ void ts_halo_plan_init(ts_halo_plan *p, const ts_tile_grid *g, int nranks, int r
         p->recvbuf = be->host_alloc(p->nrecv ? p->nrecv : 1);
     }
     p->bytes_per_exchange = (long)(p->nsend * sizeof(float));
+    if (g->ring > 0) {
+        p->zeros = be->alloc(biggest);
+        be->fill(0.0f, p->zeros, biggest);
+    }
 }
 
 void ts_halo_plan_free(ts_halo_plan *p) {
@@ -83,17 +96,18 @@ void ts_halo_plan_free(ts_halo_plan *p) {
     }
     if (p->dsend) p->be->free(p->dsend);
     if (p->drecv) p->be->free(p->drecv);
+    if (p->zeros) p->be->free(p->zeros);
     memset(p, 0, sizeof *p);
 }
 
 /* copies the global rect r between a packed buffer (backend memory) and tile t's extended buffer:
  * to_packed, or back (add: accumulate) */
 static void move(const ts_halo_plan *p, int t, float *ext, ts_rect r, float *packed, int to_packed, int add) {
-    ts_tile k = ts_tiles_tile(&p->grid, t);
+    ts_tile k = ts_tiles_layer(&p->grid, t, p->s);
     int y = r.y - k.ext.y, x = r.x - k.ext.x;
-    if (to_packed) p->be->region_get(ext, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, packed);
-    else if (add) p->be->region_add(packed, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
-    else p->be->region_set(packed, 3, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
+    if (to_packed) p->be->region_get(ext, p->C, k.ext.h, k.ext.w, y, x, r.h, r.w, packed);
+    else if (add) p->be->region_add(packed, p->C, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
+    else p->be->region_set(packed, p->C, k.ext.h, k.ext.w, y, x, r.h, r.w, ext);
 }
 
 static float *local_ext(const ts_halo_plan *p, float *const *ext, int t) {
@@ -123,7 +137,7 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->src) != p->rank) continue;
         move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 1, 0);
-        off += piece_floats(q);
+        off += piece_floats(p, q);
     }
     exchange(p, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls);
     /* unpack in the same order: received pieces are grouped by source rank */
@@ -133,12 +147,12 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
         move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + pos[sr], 0, 0);
-        pos[sr] += piece_floats(q);
+        pos[sr] += piece_floats(p, q);
     }
     free(pos);
 }
 
-void ts_halo_reverse(ts_halo_plan *p, float *const *ext) {
+static void reverse(ts_halo_plan *p, float *const *ext, int clear) {
     /* the same pieces the other way: halo gradients go back to their owners and are added */
     float *ps = pack_send(p), *pr = pack_recv(p);
     size_t *pos = ts_calloc((size_t)p->nranks, sizeof(size_t));
@@ -146,8 +160,10 @@ void ts_halo_reverse(ts_halo_plan *p, float *const *ext) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
-        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + pos[sr], 1, 0);
-        pos[sr] += piece_floats(q);
+        float *e = local_ext(p, ext, q->dst);
+        move(p, q->dst, e, q->r, pr + p->rdispls[sr] + pos[sr], 1, 0);
+        if (clear) move(p, q->dst, e, q->r, p->zeros, 0, 0);
+        pos[sr] += piece_floats(p, q);
     }
     free(pos);
     exchange(p, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls);
@@ -156,6 +172,13 @@ void ts_halo_reverse(ts_halo_plan *p, float *const *ext) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->src) != p->rank) continue;
         move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 0, 1);
-        off += piece_floats(q);
+        off += piece_floats(p, q);
     }
+}
+
+void ts_halo_reverse(ts_halo_plan *p, float *const *ext) { reverse(p, ext, 0); }
+
+void ts_halo_reverse_move(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(p->zeros, "ts_halo_reverse_move needs a plan on a grid with per-layer halos");
+    reverse(p, ext, 1);
 }

@@ -11,16 +11,17 @@
 #define TS_TILES_MAX_PARTS 65536 /* tiles in a grid, and rows or columns in "RxC" */
 #define TS_TILES_PI 3.14159265358979323846
 
-/* One axis of the grid: size px cut into parts at stride S, halo he (a multiple of S). */
+/* One axis of the grid: size px cut into parts at stride S, halo he (a multiple of S), or a
+ * per-layer ring of positions (ring > 0). */
 typedef struct {
-    int size, parts, S, he;
+    int size, parts, S, he, ring;
 } axis;
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
-static axis axis_y(const ts_tile_grid *g) { return (axis){g->H, g->R, g->S, g->halo_eff}; }
-static axis axis_x(const ts_tile_grid *g) { return (axis){g->W, g->C, g->S, g->halo_eff}; }
+static axis axis_y(const ts_tile_grid *g) { return (axis){g->H, g->R, g->S, g->halo_eff, g->ring}; }
+static axis axis_x(const ts_tile_grid *g) { return (axis){g->W, g->C, g->S, g->halo_eff, g->ring}; }
 
 /* Start of part i (i == parts gives size). The ceil(size/S) cells are shared evenly; the last
  * (cells % parts) parts take one extra cell, since the final cell may be partial. */
@@ -57,11 +58,16 @@ int ts_tiles_init(ts_tile_grid *g, int H, int W, int R, int C, int S, int halo, 
     if (R < 1 || C < 1 || (long long)R * C > TS_TILES_MAX_PARTS)
         return ts_fail(err, "tiles: a %dx%d grid; need at least 1x1 and at most %d tiles", R, C,
                        TS_TILES_MAX_PARTS);
-    ts_tile_grid t = {H, W, R, C, S, halo, (halo + S - 1) / S * S};
+    ts_tile_grid t = {H, W, R, C, S, halo, (halo + S - 1) / S * S, 0};
     if (axis_check(axis_y(&t), "rows", "height", err) || axis_check(axis_x(&t), "columns", "width", err))
         return -1;
     *g = t;
     return 0;
+}
+
+void ts_tiles_set_ring(ts_tile_grid *g, int r) {
+    TS_CHECK(r >= 0 && r <= TS_TILES_MAX_SIZE, "tiles: ring %d out of range", r);
+    g->ring = r;
 }
 
 int ts_tiles_count(const ts_tile_grid *g) { return g->R * g->C; }
@@ -71,6 +77,11 @@ static void axis_layer(axis a, int i, int s, int *own0, int *own1, int *ext0, in
     int n = a.size / s;
     *own0 = imin((axis_cut(a, i) + s - 1) / s, n);
     *own1 = imin((axis_cut(a, i + 1) + s - 1) / s, n);
+    if (a.ring > 0) {
+        *ext0 = imax(0, *own0 - a.ring);
+        *ext1 = imin(n, *own1 + a.ring);
+        return;
+    }
     int e0 = axis_ext0(a, i), e1 = axis_ext1(a, i);
     *ext0 = e0 / s;                /* e0 is 0 or a multiple of S, hence of s */
     *ext1 = e0 / s + (e1 - e0) / s; /* the extended tile's own pooling floors */

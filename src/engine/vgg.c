@@ -143,6 +143,10 @@ static void free_buffers(ts_vgg *net) {
     if (net->input) be->free(net->input);
     for (int k = 0; k < 2; k++)
         if (net->scratch[k]) be->free(net->scratch[k]);
+    for (int k = 0; k < 4; k++) {
+        if (net->ptmp[k]) be->free(net->ptmp[k]);
+        net->ptmp[k] = NULL;
+    }
     net->input = net->scratch[0] = net->scratch[1] = NULL;
     net->H = net->W = 0;
 }
@@ -194,13 +198,26 @@ static void resize(ts_vgg *net, int H, int W) {
     if (net->H == H && net->W == W) return;
     free_buffers(net);
     const ts_backend *be = net->be;
-    int h = H, w = W;
-    size_t maxn = ts_numel(3, H, W);
+    const ts_vgg_layout *lay = net->layered ? &net->layout : NULL;
+    TS_CHECK(!lay || (lay->h[0] == H && lay->w[0] == W), "input %dx%d does not match the layout's %dx%d", W, H,
+             lay ? lay->w[0] : 0, lay ? lay->h[0] : 0);
+    int h = H, w = W, level = 0;
+    size_t maxn = ts_numel(3, H, W), maxpool = 1;
     for (int i = 0; i < net->nlayers; i++) {
         ts_layer *L = &net->layers[i];
         L->in_h = h;
         L->in_w = w;
-        if (L->kind == TS_LAYER_POOL) {
+        if (L->kind == TS_LAYER_POOL && lay) {
+            TS_CHECK(level < 4, "layer %s: no layout level %d", L->name, level + 1);
+            const ts_region *a = &lay->inner[level], *b = &lay->inner[level + 1];
+            TS_CHECK(a->h / 2 == b->h && a->w / 2 == b->w, "layer %s: inner %dx%d does not pool onto %dx%d", L->name,
+                     a->w, a->h, b->w, b->h);
+            size_t n = ts_numel(L->in_c, a->h, a->w);
+            if (n > maxpool) maxpool = n;
+            level++;
+            h = lay->h[level];
+            w = lay->w[level];
+        } else if (L->kind == TS_LAYER_POOL) {
             h /= 2;
             w /= 2;
         }
@@ -222,8 +239,50 @@ static void resize(ts_vgg *net, int H, int W) {
     net->scratch[0] = be->alloc(maxn);
     net->scratch[1] = be->alloc(maxn);
     net->scratch_n = maxn;
+    if (lay) { /* inner input and its gradient; the pooled output and its gradient, a quarter of that */
+        net->ptmp[0] = be->alloc(maxpool);
+        net->ptmp[3] = be->alloc(maxpool);
+        net->ptmp[1] = be->alloc(maxpool / 4 + 1);
+        net->ptmp[2] = be->alloc(maxpool / 4 + 1);
+    }
     net->H = H;
     net->W = W;
+}
+
+void ts_vgg_set_layout(ts_vgg *net, const ts_vgg_layout *layout) {
+    free_buffers(net);
+    net->layered = layout != NULL;
+    if (layout) net->layout = *layout;
+}
+
+/* pooling between two layout levels: inner region of in (level k) to inner region of out (k+1) */
+static void pool_forward_inner(ts_vgg *net, const ts_layer *L, int k, const float *in, float *out) {
+    const ts_backend *be = net->be;
+    const ts_region *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
+    be->region_get(in, L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, net->ptmp[0]);
+    be->pool_forward(net->pool, net->ptmp[0], L->in_c, a->h, a->w, net->ptmp[1]);
+    be->fill(0.0f, out, ts_numel(L->out_c, L->out_h, L->out_w));
+    be->region_set(net->ptmp[1], L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, out);
+}
+
+static void pool_backward_inner(ts_vgg *net, const ts_layer *L, int k, const float *in, const float *g, float *dx) {
+    const ts_backend *be = net->be;
+    const ts_region *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
+    be->region_get(in, L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, net->ptmp[0]);
+    be->region_get(L->out, L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, net->ptmp[1]);
+    be->region_get(g, L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, net->ptmp[2]);
+    be->pool_backward(net->pool, net->ptmp[0], net->ptmp[1], net->ptmp[2], L->in_c, a->h, a->w, net->ptmp[3]);
+    be->fill(0.0f, dx, ts_numel(L->in_c, L->in_h, L->in_w));
+    be->region_set(net->ptmp[3], L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, dx);
+}
+
+/* layout level (log2 of the stride) of each layer's input */
+static void input_levels(const ts_vgg *net, int *level) {
+    int k = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        level[i] = k;
+        if (net->layers[i].kind == TS_LAYER_POOL) k++;
+    }
 }
 
 void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
@@ -238,16 +297,24 @@ void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
         be->axpy(scale[c], x + src[c] * HW, net->input + c * HW, HW);
     }
     const float *in = net->input;
+    int level[TS_VGG_MAX_LAYERS];
+    input_levels(net, level);
     for (int i = 0; i < net->nlayers; i++) {
         ts_layer *L = &net->layers[i];
         size_t n = ts_numel(L->out_c, L->out_h, L->out_w);
         switch (L->kind) {
         case TS_LAYER_CONV:
+            /* the ring of the input comes from the neighbours (the image's ring came with x) */
+            if (net->layered && i > 0)
+                net->layout.halo(net->layout.ctx, i, (float *)in, L->in_c, L->in_h, L->in_w, 0);
             be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
                                 net->prepared[L->conv], L->out);
             break;
         case TS_LAYER_RELU: be->relu_forward(in, L->out, n); break;
-        case TS_LAYER_POOL: be->pool_forward(net->pool, in, L->in_c, L->in_h, L->in_w, L->out); break;
+        case TS_LAYER_POOL:
+            if (net->layered) pool_forward_inner(net, L, level[i], in, L->out);
+            else be->pool_forward(net->pool, in, L->in_c, L->in_h, L->in_w, L->out);
+            break;
         }
         in = L->out;
     }
@@ -258,6 +325,8 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
     int top = net->nlayers - 1;
     float *g = net->scratch[0], *other = net->scratch[1];
     be->fill(0.0f, g, ts_numel(net->layers[top].out_c, net->layers[top].out_h, net->layers[top].out_w));
+    int level[TS_VGG_MAX_LAYERS];
+    input_levels(net, level);
     for (int i = top; i >= 0; i--) {
         ts_layer *L = &net->layers[i];
         if (inject) inject(ctx, i, g);
@@ -266,12 +335,16 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
         case TS_LAYER_CONV:
             be->conv3x3_backward_input(g, L->out_c, L->in_h, L->in_w, net->w[L->conv], L->in_c, net->prepared[L->conv],
                                        other);
+            /* what reached the input's ring belongs to the neighbours (the image's: to the caller) */
+            if (net->layered && i > 0)
+                net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, 1);
             break;
         case TS_LAYER_RELU:
             be->relu_backward(L->out, g, g, ts_numel(L->out_c, L->out_h, L->out_w));
             continue; /* in place: g stays the current buffer */
         case TS_LAYER_POOL:
-            be->pool_backward(net->pool, in, L->out, g, L->in_c, L->in_h, L->in_w, other);
+            if (net->layered) pool_backward_inner(net, L, level[i], in, g, other);
+            else be->pool_backward(net->pool, in, L->out, g, L->in_c, L->in_h, L->in_w, other);
             break;
         }
         float *t = g;
