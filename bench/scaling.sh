@@ -40,8 +40,8 @@ for r in $(seq "$repeat"); do
     done
 done
 
-printf "%-34s %10s %11s %12s %12s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "comm s/eval" \
-    "wait s/eval"
+printf "%-34s %10s %11s %12s %12s  %s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "comm s/eval" \
+    "wait s/eval" "each run (s/eval)"
 t1=$(grep -v '^-' "$tmp/single.elapsed" | median)
 for c in "${configs[@]}"; do
     read -r name np mode hx <<<"$c"
@@ -50,6 +50,6 @@ for c in "${configs[@]}"; do
     [ "$mode" = exact ] && label="$label ($hx halo)"
     eff=-
     [ "$np" != 1 ] && eff=$(awk -v a="$t1" -v b="$t" -v n="$np" 'BEGIN{printf "%.1f%%", 100*a/(n*b)}')
-    printf "%-34s %10s %11s %12s %12s\n" "$label" "$t" "$eff" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
-        "$(grep -v '^-' "$tmp/$name.waiting" | median)"
+    printf "%-34s %10s %11s %12s %12s  %s\n" "$label" "$t" "$eff" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
+        "$(grep -v '^-' "$tmp/$name.waiting" | median)" "$(tr '\n' ' ' <"$tmp/$name.elapsed")"
 done

@@ -118,5 +118,16 @@ bad "bad --tiles syntax" "tiles" "${B[@]}" --size 64 --mode exact --tiles 2by2
 bad "grad in independent mode" "independent" grad --content "$F/content.png" --style "$F/style.png" --weights random:2 \
     --init content --grad-out "$tmp/bad.npy" --mode independent
 bad "missing style under mpirun" "missing.png" "${B[@]}" --style "$tmp/missing.png" --mode exact
+bad "missing style, --mode single under mpirun" "missing.png" "${B[@]}" --style "$tmp/missing.png" --mode single
+
+# ---- --mode single under mpirun: every rank ends with rank 0's status (the others wait for it) ----
+each_rank() { mpi 3 sh -c '"$@"; echo $? >"'"$tmp"'/rc.$OMPI_COMM_WORLD_RANK"' sh "$@" >/dev/null 2>&1; cat "$tmp"/rc.0 "$tmp"/rc.1 "$tmp"/rc.2 | tr '\n' ' '; }
+rm -f "$tmp"/rc.*
+got=$(each_rank "$bin" "${B[@]}" --style "$tmp/missing.png" --mode single)
+[ "$got" = "2 2 2 " ] && ok "--mode single, bad input: every rank exits 2" || not_ok "--mode single, bad input: every rank exits 2" "exit codes: $got"
+rm -f "$tmp"/rc.*
+got=$(each_rank "$bin" "${B[@]}" --size 32 --mode single)
+[ "$got" = "0 0 0 " ] && [ -s "$tmp/bad.png" ] && ok "--mode single: rank 0 writes the image, every rank exits 0" ||
+    not_ok "--mode single: every rank exits 0" "exit codes: $got"
 
 summary

@@ -12,7 +12,7 @@ int ts_dispatch_mode(const ts_options *o);
 
 /* Collective over the current communicator; every rank passes the same options. Returns 0; -1 on
  * the communicator's rank 0 with err set (an input problem, found before or while running); -2 on
- * other ranks when the tiled job failed. In the single mode only rank 0 learns of a failure. */
+ * other ranks when the job failed (in the single mode they wait, asleep, for rank 0 to finish). */
 int ts_dispatch(ts_command cmd, ts_options *o, ts_err *err);
 
 #endif

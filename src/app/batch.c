@@ -176,12 +176,7 @@ static task_result run_task(const ts_batch_job *job, int t, int group, ts_err *e
     if (ts_comm_max_int(rc ? 1 : 0)) rc = -1; /* the folder or config failed on the leader */
     else {
         ts_comm_reset_seconds();
-        rc = ts_dispatch(TS_CMD_RUN, &o, err);
-        /* in the single mode only rank 0 worked and knows how it went: the others wait for it here */
-        if (ts_dispatch_mode(&o) == TS_MODE_SINGLE && ts_comm_size() > 1) {
-            ts_comm_wait_idle();
-            if (ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = -2;
-        }
+        rc = ts_dispatch(TS_CMD_RUN, &o, err); /* in the single mode every rank ends with rank 0's status */
     }
     ts_options_free(&o);
     int stopped = ts_comm_max_int(ts_stop_requested());

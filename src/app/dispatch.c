@@ -30,9 +30,18 @@ int ts_dispatch(ts_command cmd, ts_options *o, ts_err *err) {
                                         "gradient)")
                          : -2;
     if (mode != TS_MODE_SINGLE) return ts_tiled_main(cmd, o, mode, err);
-    if (rank != 0) return 0;
-    if (size > 1 && !o->quiet)
-        fprintf(stderr, "tessera: --mode single: rank 0 works on the image, the other %d rank%s wait\n", size - 1,
-                size == 2 ? "" : "s");
-    return single_job(cmd, o, err);
+    int rc = 0;
+    if (rank == 0) {
+        if (size > 1 && !o->quiet)
+            fprintf(stderr, "tessera: --mode single: rank 0 works on the image, the other %d rank%s wait\n", size - 1,
+                    size == 2 ? "" : "s");
+        rc = single_job(cmd, o, err);
+    }
+    /* only rank 0 worked and knows how it went: the others wait for it asleep (their cores stay free),
+     * then every rank ends with its status (-2: failed on rank 0, which reports) */
+    if (size > 1) {
+        ts_comm_wait_idle();
+        if (ts_comm_max_int(rc ? 1 : 0) && rc == 0) rc = -2;
+    }
+    return rc;
 }
