@@ -127,4 +127,14 @@ void ts_cuda_describe(char *buf, size_t n);
 }
 #endif
 
+/* Rows of an H-row image whose 3x3 im2col columns (C * 9 * W floats a row) fit in budget floats, at
+ * least 1 and at most H: both backends convolve in row bands of this height. */
+static inline int ts_im2col_band_rows(int C, int W, int H, size_t budget) {
+    size_t per_row = (size_t)C * 9 * (size_t)W;
+    size_t rows = budget / (per_row ? per_row : 1);
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)H) rows = (size_t)H;
+    return (int)rows;
+}
+
 #endif

@@ -26,14 +26,6 @@ static void cpu_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-static int band_rows(int C, int W, int H) {
-    size_t per_row = (size_t)C * 9 * (size_t)W;
-    size_t rows = COL_BUDGET_FLOATS / (per_row ? per_row : 1);
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)H) rows = (size_t)H;
-    return (int)rows;
-}
-
 /* col[(c*9 + ky*3 + kx) * (nrows*W) + (y - y0)*W + x] = x[c, y+ky-1, x+kx-1] (0 outside) */
 static void im2col_band(const float *x, int C, int H, int W, int y0, int nrows, float *col) {
     size_t bandM = (size_t)nrows * W;
@@ -85,7 +77,7 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
         ts_winograd_plan_forward(prepared, x, H, W, bias, y);
         return;
     }
-    int rows = band_rows(C, W, H);
+    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
     float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
     for (int y0 = 0; y0 < H; y0 += rows) {
@@ -111,7 +103,7 @@ static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, con
         ts_winograd_plan_backward_input(prepared, dy, H, W, dx);
         return;
     }
-    int rows = band_rows(C, W, H);
+    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
     float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
     memset(dx, 0, sizeof(float) * (size_t)C * HW);

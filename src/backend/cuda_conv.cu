@@ -15,14 +15,6 @@
 #endif
 #define COL_BUDGET_FLOATS ((size_t)(TS_CUDA_COL_BUDGET_FLOATS))
 
-static int band_rows(int C, int W, int H) {
-    size_t per_row = (size_t)C * 9 * (size_t)W;
-    size_t rows = COL_BUDGET_FLOATS / (per_row ? per_row : 1);
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)H) rows = (size_t)H;
-    return (int)rows;
-}
-
 /* C = op(A) op(B) with alpha, beta; all float, column-major, compute type from --gpu-math */
 static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *Cm, int ldc) {
@@ -80,7 +72,7 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
     size_t HW = (size_t)H * W;
     if (HW == 0 || K == 0) return;
     TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
-    int rows = band_rows(C, W, H);
+    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
@@ -103,7 +95,7 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
     if (HW == 0 || C == 0) return;
     TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
     CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * (size_t)C * HW, 0));
-    int rows = band_rows(C, W, H);
+    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
