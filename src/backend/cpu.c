@@ -8,6 +8,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/check.h"
+#include "tessera/scratch.h"
 #include "tessera/winograd.h"
 
 /* im2col works on bands of rows so its buffer stays near this many floats whatever the image size */
@@ -78,7 +79,7 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
         return;
     }
     int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
-    float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
+    float *col = ts_scratch(TS_SCRATCH_COL, (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
@@ -87,7 +88,6 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, bandM, C * 9, 1.0f, weight, C * 9,
                     col, bandM, 0.0f, y + (size_t)y0 * W, (int)HW);
     }
-    free(col);
     if (bias) {
 #pragma omp parallel for schedule(static)
         for (int k = 0; k < K; k++) {
@@ -104,7 +104,7 @@ static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, con
         return;
     }
     int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
-    float *col = ts_malloc(sizeof(float) * (size_t)C * 9 * (size_t)rows * W);
+    float *col = ts_scratch(TS_SCRATCH_COL, (size_t)C * 9 * (size_t)rows * W);
     size_t HW = (size_t)H * W;
     memset(dx, 0, sizeof(float) * (size_t)C * HW);
     for (int y0 = 0; y0 < H; y0 += rows) {
@@ -114,7 +114,6 @@ static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, con
                     dy + (size_t)y0 * W, (int)HW, 0.0f, col, bandM);
         col2im_band_add(col, C, H, W, y0, nr, dx);
     }
-    free(col);
 }
 
 /* Winograd F(4x4,3x3) with weights transformed once (4x the weights' memory) */

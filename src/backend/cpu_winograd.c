@@ -34,6 +34,7 @@
 #include <stdlib.h>
 
 #include "tessera/check.h"
+#include "tessera/scratch.h"
 #include "tessera/winograd.h"
 
 #define NXI 36                                    /* transform-domain elements per tile */
@@ -243,8 +244,8 @@ static void wino_run(const float *x, int Cin, int H, int W, const float *U, int 
     if ((size_t)band > most) band = (int)most;
     if (band < 1) band = 1;
     if (band > th) band = th;
-    float *V = ts_malloc(sizeof(float) * NXI * (size_t)Cin * band * tw);
-    float *M = ts_malloc(sizeof(float) * NXI * (size_t)Cout * band * tw);
+    float *V = ts_scratch(TS_SCRATCH_WINO_V, NXI * (size_t)Cin * band * tw);
+    float *M = ts_scratch(TS_SCRATCH_WINO_M, NXI * (size_t)Cout * band * tw);
 
     for (int ty0 = 0; ty0 < th; ty0 += band) {
         int nr = th - ty0 < band ? th - ty0 : band;
@@ -284,8 +285,6 @@ static void wino_run(const float *x, int Cin, int H, int W, const float *U, int 
             free(buf);
         }
     }
-    free(V);
-    free(M);
 }
 
 void ts_winograd_plan_forward(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
