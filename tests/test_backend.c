@@ -74,7 +74,8 @@ static void test_pool(const ts_backend *be, ts_pool_kind kind, int C, int H, int
           *yp = malloc(ny * 4);
     randn(x, nx, 1);
     randn(dy, ny, 1);
-    be->pool_forward(kind, x, C, H, W, y);
+    ts_pool_shape whole = ts_pool_whole(H, W);
+    be->pool_forward(kind, x, C, &whole, y);
     int ok = 1;
     for (int c = 0; c < C; c++)
         for (int i = 0; i < Ho; i++)
@@ -85,16 +86,16 @@ static void test_pool(const ts_backend *be, ts_pool_kind kind, int C, int H, int
                 if (fabsf(v - y[((size_t)c * Ho + i) * Wo + j]) > 1e-6f) ok = 0;
             }
     TS_EXPECT(ok, "pool forward kind=%d %dx%dx%d", kind, C, H, W);
-    be->pool_backward(kind, x, y, dy, C, H, W, dx);
+    be->pool_backward(kind, x, y, dy, C, &whole, dx);
     /* finite differences of f(x) = <dy, pool(x)> on every input */
     double h = 1e-3, worst = 0;
     for (size_t q = 0; q < nx; q++) {
         memcpy(xp, x, nx * 4);
         xp[q] = x[q] + (float)h;
-        be->pool_forward(kind, xp, C, H, W, yp);
+        be->pool_forward(kind, xp, C, &whole, yp);
         double fp = ddot(yp, dy, ny);
         xp[q] = x[q] - (float)h;
-        be->pool_forward(kind, xp, C, H, W, yp);
+        be->pool_forward(kind, xp, C, &whole, yp);
         double fm = ddot(yp, dy, ny);
         worst = fmax(worst, fabs((fp - fm) / (2 * h) - dx[q]));
     }
@@ -109,6 +110,33 @@ static void test_pool(const ts_backend *be, ts_pool_kind kind, int C, int H, int
             for (int i = 0; i < H; i++) zero &= dx[((size_t)c * H + i) * W + W - 1] == 0.0f;
     TS_EXPECT(zero, "pool backward leaves floored row/column at zero");
     free(x), free(y), free(dy), free(dx), free(xp), free(yp);
+}
+
+/* pooling between rects (a tile's owned part inside a ring) equals cutting the rect out, pooling it
+ * whole and pasting the result into a zeroed output; both directions overwrite everything */
+static void test_pool_rect(const ts_backend *be, ts_pool_kind kind, int C, ts_pool_shape s) {
+    size_t nx = (size_t)C * s.H * s.W, ny = (size_t)C * s.Ho * s.Wo, nr = (size_t)C * s.h * s.w,
+           nq = (size_t)C * (s.h / 2) * (s.w / 2);
+    float *x = malloc(nx * 4), *dy = malloc(ny * 4), *y = malloc(ny * 4), *dx = malloc(nx * 4), *xr = malloc(nr * 4),
+          *yr = malloc(nq * 4), *dyr = malloc(nq * 4), *dxr = malloc(nr * 4), *want_y = calloc(ny, 4),
+          *want_dx = calloc(nx, 4);
+    randn(x, nx, 2);
+    randn(dy, ny, 3);
+    ts_pool_shape inner = ts_pool_whole(s.h, s.w);
+    be->region_get(x, C, s.H, s.W, s.y, s.x, s.h, s.w, xr);
+    be->pool_forward(kind, xr, C, &inner, yr);
+    be->region_set(yr, C, s.Ho, s.Wo, s.oy, s.ox, s.h / 2, s.w / 2, want_y);
+    be->region_get(dy, C, s.Ho, s.Wo, s.oy, s.ox, s.h / 2, s.w / 2, dyr);
+    be->pool_backward(kind, xr, yr, dyr, C, &inner, dxr);
+    be->region_set(dxr, C, s.H, s.W, s.y, s.x, s.h, s.w, want_dx);
+    for (size_t i = 0; i < ny; i++) y[i] = 7.0f;
+    for (size_t i = 0; i < nx; i++) dx[i] = 7.0f;
+    be->pool_forward(kind, x, C, &s, y);
+    be->pool_backward(kind, x, y, dy, C, &s, dx);
+    TS_EXPECT(memcmp(y, want_y, ny * 4) == 0 && memcmp(dx, want_dx, nx * 4) == 0,
+              "pool kind=%d %dx%d rect (%d,%d %dx%d) onto %dx%d at (%d,%d): equals cut, pool, paste", kind, s.W,
+              s.H, s.x, s.y, s.w, s.h, s.Wo, s.Ho, s.ox, s.oy);
+    free(x), free(dy), free(y), free(dx), free(xr), free(yr), free(dyr), free(dxr), free(want_y), free(want_dx);
 }
 
 static void test_gram(const ts_backend *be, int C, size_t M) {
@@ -232,6 +260,15 @@ int main(void) {
     test_pool(be, TS_POOL_MAX, 3, 7, 5);
     test_pool(be, TS_POOL_AVG, 3, 7, 5);
     test_pool(be, TS_POOL_AVG, 1, 1, 3);
+    /* H, W, y, x, h, w, Ho, Wo, oy, ox: rings on one side, on all sides, odd rects, the whole input */
+    test_pool_rect(be, TS_POOL_MAX, 3, (ts_pool_shape){10, 9, 0, 0, 8, 8, 5, 5, 0, 0});
+    test_pool_rect(be, TS_POOL_MAX, 2, (ts_pool_shape){12, 14, 1, 1, 10, 12, 7, 8, 1, 1});
+    test_pool_rect(be, TS_POOL_AVG, 2, (ts_pool_shape){12, 14, 1, 1, 10, 12, 7, 8, 1, 1});
+    test_pool_rect(be, TS_POOL_MAX, 2, (ts_pool_shape){11, 10, 1, 0, 9, 7, 6, 5, 1, 1});
+    test_pool_rect(be, TS_POOL_AVG, 1, (ts_pool_shape){6, 6, 0, 0, 6, 6, 3, 3, 0, 0});
+    ts_pool_shape bad = {6, 6, 1, 0, 6, 6, 3, 3, 0, 0};
+    TS_EXPECT(!ts_pool_shape_valid(&bad) && ts_pool_shape_valid(&(ts_pool_shape){6, 6, 0, 0, 6, 6, 3, 3, 0, 0}),
+              "pool shape check: a rect past the input's edge is refused");
     test_gram(be, 5, 37);
     test_gram(be, 16, 300);
     test_vector_ops(be);

@@ -148,22 +148,25 @@ static void test_relu(void) {
     free(x), free(y), free(dy), free(dx);
 }
 
-static void test_pool(ts_pool_kind kind, int C, int H, int W, int ties) {
-    size_t nx = (size_t)C * H * W, ny = (size_t)C * (H / 2) * (W / 2);
+static void test_pool(ts_pool_kind kind, int C, int H, int W, int ties, const ts_pool_shape *rect) {
+    ts_pool_shape s = rect ? *rect : ts_pool_whole(H, W);
+    size_t nx = (size_t)C * H * W, ny = (size_t)C * s.Ho * s.Wo;
     float *x = hbuf(nx), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx);
     randn(x, nx, 1);
     if (ties) /* ties inside windows: the first maximum in row-major order takes the gradient */
         for (size_t i = 0; i < nx; i++) x[i] = (float)((int)(x[i] * 2.0f));
     randn(dy, ny, 1);
-    CPU->pool_forward(kind, x, C, H, W, y);
-    CPU->pool_backward(kind, x, y, dy, C, H, W, dx);
+    CPU->pool_forward(kind, x, C, &s, y);
+    CPU->pool_backward(kind, x, y, dy, C, &s, dx);
     float *gx = to_gpu(x, nx), *gy = GPU->alloc(ny), *gdy = to_gpu(dy, ny), *gdx = GPU->alloc(nx);
-    GPU->fill(3.0f, gdx, nx); /* backward overwrites, the dropped row/column included */
-    GPU->pool_forward(kind, gx, C, H, W, gy);
-    GPU->pool_backward(kind, gx, gy, gdy, C, H, W, gdx);
-    const char *k = kind == TS_POOL_MAX ? "max" : "avg";
-    TS_EXPECT(gpu_err(gy, y, ny) == 0, "%s pool forward C=%d H=%d W=%d%s exact", k, C, H, W, ties ? " (ties)" : "");
-    TS_EXPECT(gpu_err(gdx, dx, nx) == 0, "%s pool backward C=%d H=%d W=%d%s exact", k, C, H, W, ties ? " (ties)" : "");
+    GPU->fill(3.0f, gdx, nx); /* both overwrite: the dropped row/column and what lies outside the rects */
+    GPU->fill(3.0f, gy, ny);
+    GPU->pool_forward(kind, gx, C, &s, gy);
+    GPU->pool_backward(kind, gx, gy, gdy, C, &s, gdx);
+    const char *k = kind == TS_POOL_MAX ? "max" : "avg", *r = rect ? " rect" : "";
+    TS_EXPECT(gpu_err(gy, y, ny) == 0, "%s pool forward C=%d H=%d W=%d%s%s exact", k, C, H, W, ties ? " (ties)" : "", r);
+    TS_EXPECT(gpu_err(gdx, dx, nx) == 0, "%s pool backward C=%d H=%d W=%d%s%s exact", k, C, H, W, ties ? " (ties)" : "",
+              r);
     GPU->free(gx), GPU->free(gy), GPU->free(gdy), GPU->free(gdx);
     free(x), free(y), free(dy), free(dx);
 }
@@ -316,10 +319,14 @@ int main(void) {
 
     gemm_ops();
     test_relu();
-    test_pool(TS_POOL_MAX, 5, 9, 11, 0);
-    test_pool(TS_POOL_MAX, 4, 8, 6, 1);
-    test_pool(TS_POOL_AVG, 5, 9, 11, 0);
-    test_pool(TS_POOL_AVG, 3, 2, 3, 0);
+    test_pool(TS_POOL_MAX, 5, 9, 11, 0, NULL);
+    test_pool(TS_POOL_MAX, 4, 8, 6, 1, NULL);
+    test_pool(TS_POOL_AVG, 5, 9, 11, 0, NULL);
+    test_pool(TS_POOL_AVG, 3, 2, 3, 0, NULL);
+    /* a tile's owned part inside a ring, pooled onto the next level's owned part */
+    ts_pool_shape ring = {12, 14, 1, 1, 10, 11, 7, 8, 1, 1};
+    test_pool(TS_POOL_MAX, 4, 12, 14, 1, &ring);
+    test_pool(TS_POOL_AVG, 3, 12, 14, 0, &ring);
     test_sqdiff(1);
     test_sqdiff(100003);
     test_sqdiff(1 << 20);

@@ -14,6 +14,25 @@ extern "C" {
 
 typedef enum { TS_POOL_MAX = 0, TS_POOL_AVG = 1 } ts_pool_kind;
 
+/* Where 2x2 stride-2 pooling reads and writes: the windows cover the rect (y, x, h, w) of a C x H x W
+ * input (odd h, w floored) and land on the rect (oy, ox, h/2, w/2) of a C x Ho x Wo output. A tiled
+ * network pools the owned part of a tensor that carries a ring of neighbour positions straight into
+ * the owned part of the next one; ts_pool_whole is the plain case. */
+typedef struct {
+    int H, W, y, x, h, w;
+    int Ho, Wo, oy, ox;
+} ts_pool_shape;
+
+static inline ts_pool_shape ts_pool_whole(int H, int W) {
+    ts_pool_shape s = {H, W, 0, 0, H, W, H / 2, W / 2, 0, 0};
+    return s;
+}
+/* 1 when both rects lie inside their tensors */
+static inline int ts_pool_shape_valid(const ts_pool_shape *s) {
+    return s->y >= 0 && s->x >= 0 && s->h >= 0 && s->w >= 0 && s->y + s->h <= s->H && s->x + s->w <= s->W &&
+           s->oy >= 0 && s->ox >= 0 && s->oy + s->h / 2 <= s->Ho && s->ox + s->w / 2 <= s->Wo;
+}
+
 typedef struct ts_backend {
     const char *name;
     int on_device; /* 1: op pointers are GPU memory (the host reaches them only through upload/download) */
@@ -48,12 +67,13 @@ typedef struct ts_backend {
     void (*relu_forward)(const float *x, float *y, size_t n); /* x == y allowed */
     /* dx = dy * (y > 0), y the ReLU output; dx == dy allowed */
     void (*relu_backward)(const float *y, const float *dy, float *dx, size_t n);
-    /* 2x2 stride 2, floors odd sizes: output C x H/2 x W/2 */
-    void (*pool_forward)(ts_pool_kind kind, const float *x, int C, int H, int W, float *y);
-    /* dx (C x H x W, overwritten; dropped last row/column get 0) from dy; max routes to the first
-     * maximum of each window in row-major order (x is the pooling input, y its output) */
+    /* 2x2 stride 2 as s says: y (C x Ho x Wo) overwritten, zero outside the output rect */
+    void (*pool_forward)(ts_pool_kind kind, const float *x, int C, const ts_pool_shape *s, float *y);
+    /* dx (C x H x W, overwritten; zero outside the windows, so in dropped odd rows/columns too) from
+     * dy; max routes to the first maximum of each window in row-major order (x is the pooling input,
+     * y its output) */
     void (*pool_backward)(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
-                          int H, int W, float *dx);
+                          const ts_pool_shape *s, float *dx);
 
     /* G (C x C) = scale * F F^T, F is C x M */
     void (*gram)(const float *F, int C, size_t M, float scale, float *G);

@@ -105,7 +105,6 @@ typedef struct {
     size_t scratch_n;
     int layered;          /* a layout is set (ts_vgg_set_layout) */
     ts_vgg_layout layout;
-    float *ptmp[4];       /* pooling over inner regions: input, output, gradients */
 } ts_vgg;
 
 /* deepest: the deepest layer index any loss needs; keep[i] (nonzero) marks layers read by losses

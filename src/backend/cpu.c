@@ -131,24 +131,38 @@ static void cpu_relu_backward(const float *y, const float *dy, float *dx, size_t
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-static void cpu_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y) {
-    int Ho = H / 2, Wo = W / 2;
+static void zero_floats(float *p, long n) {
+    if (n > 0) memset(p, 0, sizeof(float) * (size_t)n);
+}
+
+static void cpu_pool_forward(ts_pool_kind kind, const float *x, int C, const ts_pool_shape *s, float *y) {
+    TS_CHECK(ts_pool_shape_valid(s), "pool: rects outside their tensors");
+    int ho = s->h / 2, wo = s->w / 2;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        const float *xc = x + (size_t)c * H * W;
-        float *yc = y + (size_t)c * Ho * Wo;
-        for (int i = 0; i < Ho; i++) {
-            const float *r0 = xc + (size_t)(2 * i) * W, *r1 = r0 + W;
-            for (int j = 0; j < Wo; j++) {
-                float a = r0[2 * j], b = r0[2 * j + 1], d = r1[2 * j], e = r1[2 * j + 1];
+        const float *xc = x + (size_t)c * s->H * s->W + (size_t)s->y * s->W + s->x;
+        float *yc = y + (size_t)c * s->Ho * s->Wo;
+        for (int i = 0; i < s->Ho; i++) {
+            float *row = yc + (size_t)i * s->Wo;
+            int r = i - s->oy;
+            if (r < 0 || r >= ho) {
+                zero_floats(row, s->Wo);
+                continue;
+            }
+            zero_floats(row, s->ox);
+            zero_floats(row + s->ox + wo, (long)s->Wo - s->ox - wo);
+            const float *r0 = xc + (size_t)(2 * r) * s->W, *r1 = r0 + s->W;
+            float *d = row + s->ox;
+            for (int j = 0; j < wo; j++) {
+                float a = r0[2 * j], b = r0[2 * j + 1], e = r1[2 * j], f = r1[2 * j + 1];
                 if (kind == TS_POOL_MAX) {
                     float m = a;
                     if (b > m) m = b;
-                    if (d > m) m = d;
                     if (e > m) m = e;
-                    yc[(size_t)i * Wo + j] = m;
+                    if (f > m) m = f;
+                    d[j] = m;
                 } else {
-                    yc[(size_t)i * Wo + j] = 0.25f * (a + b + d + e);
+                    d[j] = 0.25f * (a + b + e + f);
                 }
             }
         }
@@ -156,27 +170,40 @@ static void cpu_pool_forward(ts_pool_kind kind, const float *x, int C, int H, in
 }
 
 static void cpu_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
-                              int H, int W, float *dx) {
-    int Ho = H / 2, Wo = W / 2;
+                              const ts_pool_shape *s, float *dx) {
+    TS_CHECK(ts_pool_shape_valid(s), "pool: rects outside their tensors");
+    int ho = s->h / 2, wo = s->w / 2;
     (void)y;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        const float *xc = x + (size_t)c * H * W;
-        const float *gc = dy + (size_t)c * Ho * Wo;
-        float *dc = dx + (size_t)c * H * W;
-        memset(dc, 0, sizeof(float) * (size_t)H * W);
-        for (int i = 0; i < Ho; i++) {
-            for (int j = 0; j < Wo; j++) {
-                float g = gc[(size_t)i * Wo + j];
-                size_t p[4] = {(size_t)(2 * i) * W + 2 * j, (size_t)(2 * i) * W + 2 * j + 1,
-                               (size_t)(2 * i + 1) * W + 2 * j, (size_t)(2 * i + 1) * W + 2 * j + 1};
-                if (kind == TS_POOL_MAX) {
+        size_t plane = (size_t)c * s->H * s->W;
+        const float *gc = dy + (size_t)c * s->Ho * s->Wo + (size_t)s->oy * s->Wo + s->ox;
+        for (int yy = 0; yy < s->H; yy++) {
+            float *row = dx + plane + (size_t)yy * s->W;
+            int r = yy - s->y;
+            if (r < 0 || r >= 2 * ho) {
+                zero_floats(row, s->W);
+                continue;
+            }
+            zero_floats(row, s->x);
+            zero_floats(row + s->x + 2 * wo, (long)s->W - s->x - 2 * wo);
+            if (r & 1) continue; /* written with the row above */
+            const float *x0 = x + plane + (size_t)yy * s->W + s->x, *x1 = x0 + s->W;
+            float *d0 = row + s->x, *d1 = d0 + s->W;
+            const float *g = gc + (size_t)(r / 2) * s->Wo;
+            for (int j = 0; j < wo; j++) {
+                float v = g[j];
+                if (kind == TS_POOL_MAX) { /* the first maximum in row-major order takes it all */
+                    float w4[4] = {x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1]};
                     int best = 0;
                     for (int q = 1; q < 4; q++)
-                        if (xc[p[q]] > xc[p[best]]) best = q;
-                    dc[p[best]] += g;
+                        if (w4[q] > w4[best]) best = q;
+                    d0[2 * j] = best == 0 ? v : 0.0f;
+                    d0[2 * j + 1] = best == 1 ? v : 0.0f;
+                    d1[2 * j] = best == 2 ? v : 0.0f;
+                    d1[2 * j + 1] = best == 3 ? v : 0.0f;
                 } else {
-                    for (int q = 0; q < 4; q++) dc[p[q]] += 0.25f * g;
+                    d0[2 * j] = d0[2 * j + 1] = d1[2 * j] = d1[2 * j + 1] = 0.25f * v;
                 }
             }
         }

@@ -106,9 +106,9 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
                                     const void *prepared, float *dx);
 void ts_cuda_relu_forward(const float *x, float *y, size_t n);
 void ts_cuda_relu_backward(const float *y, const float *dy, float *dx, size_t n);
-void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y);
-void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C, int H, int W,
-                           float *dx);
+void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, const ts_pool_shape *s, float *y);
+void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
+                           const ts_pool_shape *s, float *dx);
 
 /* cuda_loss.cu */
 void ts_cuda_gram(const float *F, int C, size_t M, float scale, float *G);

@@ -135,47 +135,51 @@ void ts_cuda_relu_backward(const float *y, const float *dy, float *dx, size_t n)
 
 /* ---------------- pooling: 2x2 stride 2, odd sizes floored ---------------- */
 
-/* grid y: the channel */
-__global__ void k_pool_forward(int avg, const float *x, int H, int W, float *y) {
-    int Ho = H / 2, Wo = W / 2, c = (int)blockIdx.y;
-    const float *xc = x + (size_t)c * H * W;
-    float *yc = y + (size_t)c * Ho * Wo;
-    PLANE_LOOP(i, (unsigned)Ho * Wo) {
-        int oi = (int)(i / Wo), oj = (int)(i % Wo);
-        const float *r0 = xc + (size_t)(2 * oi) * W + 2 * oj, *r1 = r0 + W;
-        float a = r0[0], b = r0[1], d = r1[0], e = r1[1];
-        if (avg) {
-            yc[i] = 0.25f * (a + b + d + e);
-        } else { /* the CPU's comparisons, in its order */
-            float m = a;
-            if (b > m) m = b;
-            if (d > m) m = d;
-            if (e > m) m = e;
-            yc[i] = m;
+/* grid y: the channel; one thread per output position (zero outside the output rect) */
+__global__ void k_pool_forward(int avg, const float *x, ts_pool_shape s, float *y) {
+    int c = (int)blockIdx.y, ho = s.h / 2, wo = s.w / 2;
+    const float *xc = x + (size_t)c * s.H * s.W;
+    float *yc = y + (size_t)c * s.Ho * s.Wo;
+    PLANE_LOOP(i, (unsigned)s.Ho * s.Wo) {
+        int oi = (int)(i / s.Wo) - s.oy, oj = (int)(i % s.Wo) - s.ox;
+        float v = 0.0f;
+        if (oi >= 0 && oi < ho && oj >= 0 && oj < wo) {
+            const float *r0 = xc + (size_t)(s.y + 2 * oi) * s.W + s.x + 2 * oj, *r1 = r0 + s.W;
+            float a = r0[0], b = r0[1], d = r1[0], e = r1[1];
+            if (avg) {
+                v = 0.25f * (a + b + d + e);
+            } else { /* the CPU's comparisons, in its order */
+                v = a;
+                if (b > v) v = b;
+                if (d > v) v = d;
+                if (e > v) v = e;
+            }
         }
+        yc[i] = v;
     }
 }
 
-/* one thread per input position: its share of its window's gradient (0 in a dropped row/column);
- * max routes to the first maximum of the window in row-major order */
-__global__ void k_pool_backward(int avg, const float *x, const float *dy, int H, int W, float *dx) {
-    int Ho = H / 2, Wo = W / 2, c = (int)blockIdx.y;
-    const float *xc = x + (size_t)c * H * W, *gc = dy + (size_t)c * Ho * Wo;
-    float *dc = dx + (size_t)c * H * W;
-    PLANE_LOOP(i, (unsigned)H * W) {
-        int yy = (int)(i / W), xx = (int)(i % W), oi = yy / 2, oj = xx / 2;
+/* one thread per input position: its share of its window's gradient (0 outside the input rect and in
+ * its dropped odd row/column); max routes to the first maximum of the window in row-major order */
+__global__ void k_pool_backward(int avg, const float *x, const float *dy, ts_pool_shape s, float *dx) {
+    int c = (int)blockIdx.y, ho = s.h / 2, wo = s.w / 2;
+    const float *xc = x + (size_t)c * s.H * s.W, *gc = dy + (size_t)c * s.Ho * s.Wo;
+    float *dc = dx + (size_t)c * s.H * s.W;
+    PLANE_LOOP(i, (unsigned)s.H * s.W) {
+        int ry = (int)(i / s.W) - s.y, rx = (int)(i % s.W) - s.x;
         float v = 0.0f;
-        if (oi < Ho && oj < Wo) {
-            float go = gc[(size_t)oi * Wo + oj];
+        if (ry >= 0 && rx >= 0 && ry / 2 < ho && rx / 2 < wo) {
+            int oi = ry / 2, oj = rx / 2;
+            float go = gc[(size_t)(s.oy + oi) * s.Wo + s.ox + oj];
             if (avg) {
                 v = 0.25f * go;
             } else {
-                const float *r0 = xc + (size_t)(2 * oi) * W + 2 * oj;
-                float w4[4] = {r0[0], r0[1], r0[W], r0[W + 1]};
+                const float *r0 = xc + (size_t)(s.y + 2 * oi) * s.W + s.x + 2 * oj;
+                float w4[4] = {r0[0], r0[1], r0[s.W], r0[s.W + 1]};
                 int best = 0;
                 for (int q = 1; q < 4; q++)
                     if (w4[q] > w4[best]) best = q;
-                int mine = (yy - 2 * oi) * 2 + (xx - 2 * oj);
+                int mine = (ry - 2 * oi) * 2 + (rx - 2 * oj);
                 v = best == mine ? go : 0.0f;
             }
         }
@@ -183,18 +187,21 @@ __global__ void k_pool_backward(int avg, const float *x, const float *dy, int H,
     }
 }
 
-void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, int H, int W, float *y) {
-    size_t n = (size_t)(H / 2) * (W / 2);
+void ts_cuda_pool_forward(ts_pool_kind kind, const float *x, int C, const ts_pool_shape *s, float *y) {
+    TS_CHECK(ts_pool_shape_valid(s), "pool: rects outside their tensors");
+    size_t n = (size_t)s->Ho * s->Wo;
     if (n == 0 || C == 0) return;
-    TS_LAUNCH(k_pool_forward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, H, W, y);
+    TS_LAUNCH(k_pool_forward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, *s, y);
     LAUNCH_CHECK();
 }
 
-void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C, int H, int W,
-                           float *dx) {
+void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, const float *dy, int C,
+                           const ts_pool_shape *s, float *dx) {
+    TS_CHECK(ts_pool_shape_valid(s), "pool: rects outside their tensors");
     (void)y;
-    size_t n = (size_t)H * W;
+    size_t n = (size_t)s->H * s->W;
     if (n == 0 || C == 0) return;
-    TS_LAUNCH(k_pool_backward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, H, W, dx);
+    TS_LAUNCH(k_pool_backward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, *s, dx);
     LAUNCH_CHECK();
 }
+

@@ -143,10 +143,6 @@ static void free_buffers(ts_vgg *net) {
     if (net->input) be->free(net->input);
     for (int k = 0; k < 2; k++)
         if (net->scratch[k]) be->free(net->scratch[k]);
-    for (int k = 0; k < 4; k++) {
-        if (net->ptmp[k]) be->free(net->ptmp[k]);
-        net->ptmp[k] = NULL;
-    }
     net->input = net->scratch[0] = net->scratch[1] = NULL;
     net->H = net->W = 0;
 }
@@ -202,7 +198,7 @@ static void resize(ts_vgg *net, int H, int W) {
     TS_CHECK(!lay || (lay->h[0] == H && lay->w[0] == W), "input %dx%d does not match the layout's %dx%d", W, H,
              lay ? lay->w[0] : 0, lay ? lay->h[0] : 0);
     int h = H, w = W, level = 0;
-    size_t maxn = ts_numel(3, H, W), maxpool = 1;
+    size_t maxn = ts_numel(3, H, W);
     for (int i = 0; i < net->nlayers; i++) {
         ts_layer *L = &net->layers[i];
         L->in_h = h;
@@ -212,8 +208,6 @@ static void resize(ts_vgg *net, int H, int W) {
             const ts_region *a = &lay->inner[level], *b = &lay->inner[level + 1];
             TS_CHECK(a->h / 2 == b->h && a->w / 2 == b->w, "layer %s: inner %dx%d does not pool onto %dx%d", L->name,
                      a->w, a->h, b->w, b->h);
-            size_t n = ts_numel(L->in_c, a->h, a->w);
-            if (n > maxpool) maxpool = n;
             level++;
             h = lay->h[level];
             w = lay->w[level];
@@ -239,12 +233,6 @@ static void resize(ts_vgg *net, int H, int W) {
     net->scratch[0] = be->alloc(maxn);
     net->scratch[1] = be->alloc(maxn);
     net->scratch_n = maxn;
-    if (lay) { /* inner input and its gradient; the pooled output and its gradient, a quarter of that */
-        net->ptmp[0] = be->alloc(maxpool);
-        net->ptmp[3] = be->alloc(maxpool);
-        net->ptmp[1] = be->alloc(maxpool / 4 + 1);
-        net->ptmp[2] = be->alloc(maxpool / 4 + 1);
-    }
     net->H = H;
     net->W = W;
 }
@@ -255,25 +243,13 @@ void ts_vgg_set_layout(ts_vgg *net, const ts_vgg_layout *layout) {
     if (layout) net->layout = *layout;
 }
 
-/* pooling between two layout levels: inner region of in (level k) to inner region of out (k+1) */
-static void pool_forward_inner(ts_vgg *net, const ts_layer *L, int k, const float *in, float *out) {
-    const ts_backend *be = net->be;
+/* where layer L pools: the whole input, or (tiled) the inner region of layout level k onto that of k + 1,
+ * the rings around them zero */
+static ts_pool_shape pool_shape(const ts_vgg *net, const ts_layer *L, int k) {
+    if (!net->layered) return ts_pool_whole(L->in_h, L->in_w);
     const ts_region *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
-    be->region_get(in, L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, net->ptmp[0]);
-    be->pool_forward(net->pool, net->ptmp[0], L->in_c, a->h, a->w, net->ptmp[1]);
-    be->fill(0.0f, out, ts_numel(L->out_c, L->out_h, L->out_w));
-    be->region_set(net->ptmp[1], L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, out);
-}
-
-static void pool_backward_inner(ts_vgg *net, const ts_layer *L, int k, const float *in, const float *g, float *dx) {
-    const ts_backend *be = net->be;
-    const ts_region *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
-    be->region_get(in, L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, net->ptmp[0]);
-    be->region_get(L->out, L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, net->ptmp[1]);
-    be->region_get(g, L->out_c, L->out_h, L->out_w, b->y, b->x, b->h, b->w, net->ptmp[2]);
-    be->pool_backward(net->pool, net->ptmp[0], net->ptmp[1], net->ptmp[2], L->in_c, a->h, a->w, net->ptmp[3]);
-    be->fill(0.0f, dx, ts_numel(L->in_c, L->in_h, L->in_w));
-    be->region_set(net->ptmp[3], L->in_c, L->in_h, L->in_w, a->y, a->x, a->h, a->w, dx);
+    ts_pool_shape s = {L->in_h, L->in_w, a->y, a->x, a->h, a->w, L->out_h, L->out_w, b->y, b->x};
+    return s;
 }
 
 /* layout level (log2 of the stride) of each layer's input */
@@ -311,10 +287,11 @@ void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
                                 net->prepared[L->conv], L->out);
             break;
         case TS_LAYER_RELU: be->relu_forward(in, L->out, n); break;
-        case TS_LAYER_POOL:
-            if (net->layered) pool_forward_inner(net, L, level[i], in, L->out);
-            else be->pool_forward(net->pool, in, L->in_c, L->in_h, L->in_w, L->out);
+        case TS_LAYER_POOL: {
+            ts_pool_shape ps = pool_shape(net, L, level[i]);
+            be->pool_forward(net->pool, in, L->in_c, &ps, L->out);
             break;
+        }
         }
         in = L->out;
     }
@@ -342,10 +319,11 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
         case TS_LAYER_RELU:
             be->relu_backward(L->out, g, g, ts_numel(L->out_c, L->out_h, L->out_w));
             continue; /* in place: g stays the current buffer */
-        case TS_LAYER_POOL:
-            if (net->layered) pool_backward_inner(net, L, level[i], in, g, other);
-            else be->pool_backward(net->pool, in, L->out, g, L->in_c, L->in_h, L->in_w, other);
+        case TS_LAYER_POOL: {
+            ts_pool_shape ps = pool_shape(net, L, level[i]);
+            be->pool_backward(net->pool, in, L->out, g, L->in_c, &ps, other);
             break;
+        }
         }
         float *t = g;
         g = other;
