@@ -3,7 +3,11 @@
 # ranks (1 thread each). The figure is seconds per loss evaluation after the first iteration (L-BFGS
 # takes a varying number of evaluations per iteration, so seconds per iteration would compare unlike
 # work); each configuration runs REPEAT times, interleaved, and the median is reported.
-# Parallel efficiency = t1 / (N * tN). Figures are for this machine only; run it on an idle one.
+# Parallel efficiency = t1 / (N * tN): of the medians, and the median of each repeat's own ratio (its
+# runs follow each other, so a stretch of time in which the shared machine is slower slows both).
+# The `concurrent` line is the ceiling of any N-rank run here: N copies of the 1-rank job at once, no
+# communication at all; its efficiency is t1 / (slowest copy), the share N ranks lose to sharing the
+# machine's memory bandwidth and caches. Figures are for this machine only; run it on an idle one.
 # Usage: bench/scaling.sh [SIZE=1024] [ITERATIONS=4] [N=2] [REPEAT=1] [CONTENT] [STYLE]
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,13 +29,21 @@ per_eval() {
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; else print "-"}'; }
 
 # configurations: name, ranks, mode, halo exchange
-configs=("single 1 single -" "exact-layer $n exact layer" "exact-image $n exact image" "independent $n independent image")
+configs=("single 1 single -" "concurrent $n concurrent -" "exact-layer $n exact layer" "exact-image $n exact image"
+    "independent $n independent image")
 for r in $(seq "$repeat"); do
     for c in "${configs[@]}"; do
         read -r name np mode hx <<<"$c"
         log="$tmp/$name.$r.jsonl"
         if [ "$np" = 1 ]; then
             bin/tessera "${common[@]}" --output "$tmp/$name.png" --log "$log"
+        elif [ "$mode" = concurrent ]; then # N separate 1-rank jobs; a tiled run waits for its slowest rank
+            for k in $(seq "$np"); do bin/tessera "${common[@]}" --output "$tmp/$name.$k.png" --log "$log.$k" & done
+            wait
+            for k in $(seq "$np"); do per_eval "$log.$k" elapsed; echo; done | sort -g | tail -1 >>"$tmp/$name.elapsed"
+            printf -- '-\n' >>"$tmp/$name.communication"
+            printf -- '-\n' >>"$tmp/$name.waiting"
+            continue
         else
             mpirun --oversubscribe -np "$np" bin/tessera "${common[@]}" --mode "$mode" --halo-exchange "$hx" \
                 --output "$tmp/$name.png" --log "$log" 2>"$tmp/$name.err" || { cat "$tmp/$name.err"; exit 1; }
@@ -40,16 +52,23 @@ for r in $(seq "$repeat"); do
     done
 done
 
-printf "%-34s %10s %11s %12s %12s  %s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "comm s/eval" \
-    "wait s/eval" "each run (s/eval)"
+printf "%-34s %8s %11s %8s %8s %8s  %s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "paired" \
+    "comm" "wait" "each run (s/eval)"
 t1=$(grep -v '^-' "$tmp/single.elapsed" | median)
 for c in "${configs[@]}"; do
     read -r name np mode hx <<<"$c"
     t=$(grep -v '^-' "$tmp/$name.elapsed" | median)
     label="$np rank(s), $mode"
     [ "$mode" = exact ] && label="$label ($hx halo)"
-    eff=-
-    [ "$np" != 1 ] && eff=$(awk -v a="$t1" -v b="$t" -v n="$np" 'BEGIN{printf "%.1f%%", 100*a/(n*b)}')
-    printf "%-34s %10s %11s %12s %12s  %s\n" "$label" "$t" "$eff" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
+    [ "$mode" = concurrent ] && label="$np x 1 rank at once (ceiling)"
+    eff=- paired=-
+    per=1
+    [ "$mode" = concurrent ] || per=$np
+    if [ "$np" != 1 ]; then
+        eff=$(awk -v a="$t1" -v b="$t" -v n="$per" 'BEGIN{printf "%.1f%%", 100*a/(n*b)}')
+        paired=$(paste "$tmp/single.elapsed" "$tmp/$name.elapsed" | awk -v n="$per" '$1!="-" && $2!="-" && $2>0 {print 100*$1/(n*$2)}' |
+            median | awk '{printf "%.1f%%", $1}')
+    fi
+    printf "%-34s %8s %11s %8s %8s %8s  %s\n" "$label" "$t" "$eff" "$paired" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
         "$(grep -v '^-' "$tmp/$name.waiting" | median)" "$(tr '\n' ' ' <"$tmp/$name.elapsed")"
 done
