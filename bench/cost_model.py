@@ -8,9 +8,14 @@ and in the halo exchanges and their adjoints. Two halo exchanges (--halo-exchang
   layer  a 1-position ring at every layer, exchanged before each conv (15 exchanges each way)
 L-BFGS adds a few scalar allreduces per iteration (latency only).
 Efficiency = T(1 rank, whole image) / (N * T(N ranks)).
+On the CPU the convolutions after conv1_1 are Winograd F(4x4,3x3): they cost whole 4x4 output tiles,
+so a ring that makes a tensor one position wider can cost a whole extra column of tiles (33 wide
+costs as 36); `check` counts that. It also takes the measured ceiling (bench/scaling.sh's line for N
+copies of the 1-rank job at once: what sharing the machine costs, which FLOPs cannot see) and
+multiplies it in.
 
 Usage:
-  cost_model.py check SIZE SECONDS_PER_EVAL_1RANK [--layer EFF] [--image EFF]   # this machine, 1x2 tiles
+  cost_model.py check SIZE SECONDS_PER_EVAL_1RANK [--layer EFF] [--image EFF] [--ceiling EFF]   # 1x2 tiles
   cost_model.py predict [--ranks 16] [--size 16384] [--tflops 20] [--gbps 12.5] [--latency-us 2]
 Standard library only.
 """
@@ -23,16 +28,23 @@ STYLE_C = [64, 128, 256, 512, 512]  # relu1_1 .. relu5_1
 HALO = 80  # the 70 px receptive margin of relu5_1, rounded up to the 16 px tile stride
 
 
-def flops(h, w, ring_y=0, ring_x=0):
+def padded(n, tile):
+    return -(-n // tile) * tile
+
+
+def flops(h, w, ring_y=0, ring_x=0, tile=1):
     """FLOPs of one forward and one backward-to-input pass over an h x w input; with per-layer rings,
-    every layer's tensor is ring_y (ring_x) positions taller (wider): one per neighbouring side."""
+    every layer's tensor is ring_y (ring_x) positions taller (wider): one per neighbouring side. tile:
+    output tile of the convolutions with 16 or more input channels (4: Winograd F(4x4,3x3), counted
+    as the direct convolution over the padded size, so that only ratios are meaningful)."""
     total, s = 0.0, 1
     for layer in VGG19:
         if layer == 'P':
             s *= 2
             continue
         c, k = layer
-        total += 2 * 2 * c * k * 9 * (h // s + ring_y) * (w // s + ring_x)  # forward + backward, 2 FLOPs per MAC
+        t = tile if c >= 16 else 1
+        total += 2 * 2 * c * k * 9 * padded(h // s + ring_y, t) * padded(w // s + ring_x, t)  # fwd + bwd, 2 FLOPs per MAC
     return total
 
 
@@ -75,18 +87,19 @@ def sides(parts, index):
     return (index > 0) + (index < parts - 1)
 
 
-def evaluation_time(h, w, ranks, rate, gbps, latency, exchange='layer'):
+def evaluation_time(h, w, ranks, rate, gbps, latency, exchange='layer', tile=1):
     r, c = grid_for(ranks, h, w)
     partial_bytes = 8 * (sum(x * x for x in STYLE_C) + 2)
     allreduce = 0 if ranks == 1 else 2 * partial_bytes * (ranks - 1) / ranks / (gbps * 1e9) + 2 * math.log2(ranks) * latency
     th, tw = h // r, w // c
     if exchange == 'image':
-        worst = max(flops(tile_extent(h, r, HALO, i), tile_extent(w, c, HALO, j)) for i in range(r) for j in range(c))
+        worst = max(flops(tile_extent(h, r, HALO, i), tile_extent(w, c, HALO, j), tile=tile)
+                    for i in range(r) for j in range(c))
         # halo pixels a tile receives: its extended area minus its owned area; values and adjoint gradients
         halo_px = (th + 2 * HALO) * (tw + 2 * HALO) - th * tw if ranks > 1 else 0
         halo = 2 * 3 * 4 * halo_px / (gbps * 1e9) + (8 * latency if ranks > 1 else 0)
     else:
-        worst = max(flops(tile_extent(h, r, 0, i), tile_extent(w, c, 0, j), sides(r, i), sides(c, j))
+        worst = max(flops(tile_extent(h, r, 0, i), tile_extent(w, c, 0, j), sides(r, i), sides(c, j), tile)
                     for i in range(r) for j in range(c))
         nconv = sum(1 for layer in VGG19 if layer != 'P')
         fl = ring_floats(th, tw, 2 if r > 1 else 0, 2 if c > 1 else 0) if ranks > 1 else 0
@@ -102,6 +115,9 @@ def main():
     ck.add_argument('seconds_1rank', type=float)
     ck.add_argument('--layer', type=float, help='measured 2-rank efficiency (%%), per-layer exchange')
     ck.add_argument('--image', type=float, help='measured 2-rank efficiency (%%), image halo')
+    ck.add_argument('--ceiling', type=float, default=100.0,
+                    help="measured efficiency of 2 copies of the 1-rank job at once (%%), scaling.sh's ceiling line")
+    ck.add_argument('--im2col', action='store_true', help='the 1-rank time was measured with --conv im2col')
     pr = sub.add_parser('predict')
     pr.add_argument('--ranks', type=int, default=16)
     pr.add_argument('--size', type=int, default=16384)
@@ -111,14 +127,18 @@ def main():
     a = ap.parse_args()
     if a.cmd == 'check':
         h, w = a.size * 3 // 4, a.size  # the sample photo is 4:3
-        rate = flops(h, w) / a.seconds_1rank
-        print(f'{w}x{h}: calibrated {rate / 1e9:.1f} GFLOP/s per rank')
+        tile = 1 if a.im2col else 4
+        rate = flops(h, w, tile=tile) / a.seconds_1rank
+        print(f'{w}x{h}: calibrated {rate / 1e9:.1f} GFLOP/s per rank (direct-convolution FLOPs over '
+              f'{"whole" if tile == 1 else "4x4 Winograd"} tiles); ceiling {a.ceiling:.1f}%')
         for ex, measured in (('layer', a.layer), ('image', a.image)):
-            c2, ar, hx, g = evaluation_time(h, w, 2, rate, 5.0, 1e-6, ex)  # shared memory: ~5 GB/s, 1 us
+            c2, ar, hx, g = evaluation_time(h, w, 2, rate, 5.0, 1e-6, ex, tile)  # shared memory: ~5 GB/s, 1 us
             t2 = c2 + ar + hx
+            model = 100 * a.seconds_1rank / (2 * t2)
             m = f', measured {measured:.1f}%' if measured is not None else ''
             print(f'  2 ranks {g[0]}x{g[1]}, {ex} halo: compute {c2:.3f} s, allreduce {ar * 1e3:.2f} ms, '
-                  f'halo {hx * 1e3:.2f} ms; predicted efficiency {100 * a.seconds_1rank / (2 * t2):.1f}%{m}')
+                  f'halo {hx * 1e3:.2f} ms; efficiency from the work {model:.1f}%, times the ceiling '
+                  f'{model * a.ceiling / 100:.1f}%{m}')
     else:
         n = a.size
         rate = a.tflops * 1e12
