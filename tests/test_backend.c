@@ -44,6 +44,28 @@ static void test_conv(const ts_backend *be, int C, int H, int W, int K) {
     double lhs = ddot(yr, dy, ny), rhs = ddot(x, dx, nx);
     TS_EXPECT(ts_test_rel(lhs, rhs, 1e-6) < 1e-5, "conv backward adjoint C=%d H=%d W=%d K=%d: %.9g vs %.9g", C, H, W,
               K, lhs, rhs);
+    /* on an output rect (a tile's owned part inside a ring), with and without prepared weights: the
+     * convolution inside the rect */
+    conv_naive(x, C, H, W, w, b, K, yr);
+    void *prep = be->conv3x3_prepare(w, C, K);
+    for (int pass = 0; pass < 2 && H > 2 && W > 1; pass++) {
+        const void *pw = pass ? prep : NULL;
+        int y0 = 1, x0 = 1, h = H - 2, wd = W - 1;
+        for (size_t i = 0; i < ny; i++) y[i] = 0.0f;
+        be->conv3x3_forward_rect(x, C, H, W, w, b, K, pw, y0, x0, h, wd, y);
+        double worst = 0, scale = 0;
+        for (int k = 0; k < K; k++)
+            for (int i = y0; i < y0 + h; i++)
+                for (int j = x0; j < x0 + wd; j++) {
+                    size_t q = ((size_t)k * H + i) * W + j;
+                    worst = fmax(worst, fabs(y[q] - yr[q]));
+                    scale = fmax(scale, fabs(yr[q]));
+                }
+        TS_EXPECT(worst <= 1e-5 * scale, "conv forward rect C=%d H=%d W=%d K=%d%s: max err %.3g (scale %.3g)", C, H, W,
+                  K, pw ? " (prepared)" : "", worst, scale);
+        if (!prep) break;
+    }
+    if (prep) be->conv3x3_release(prep);
     free(x), free(w), free(b), free(y), free(yr), free(dy), free(dx);
 }
 

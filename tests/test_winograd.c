@@ -205,6 +205,37 @@ static void test_plan_and_bands(void) {
     free(x), free(w), free(b), free(y1), free(y2), free(dy), free(dx1), free(dx2);
 }
 
+/* forward on an output rect: inside it the whole-output convolution (up to rounding, since a position's
+ * place in its 4x4 tile changes), outside it y untouched; with and without bands */
+static void test_rect(int C, int K, int H, int W, int y0, int x0, int h, int w, size_t scratch) {
+    size_t nx = (size_t)C * H * W, ny = (size_t)K * H * W, nw = (size_t)K * C * 9;
+    float *x = alloc_f(nx), *wt = alloc_f(nw), *b = alloc_f(K), *full = alloc_f(ny), *y = alloc_f(ny);
+    fill_relu(x, nx);
+    fill_gauss(wt, nw, sqrt(2.0 / (9 * C)));
+    fill_gauss(b, K, 0.1);
+    ts_winograd_plan *plan = ts_winograd_plan_create(wt, C, K);
+    ts_winograd_plan_forward(plan, x, H, W, b, full);
+    for (size_t i = 0; i < ny; i++) y[i] = 12345.0f;
+    size_t old = ts_winograd_set_scratch_limit(scratch);
+    ts_winograd_plan_forward_rect(plan, x, H, W, b, y0, x0, h, w, y);
+    ts_winograd_set_scratch_limit(old);
+    double worst = 0, scale = 0;
+    int outside_kept = 1;
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                size_t q = ((size_t)k * H + i) * W + j;
+                scale = fmax(scale, fabs(full[q]));
+                if (i >= y0 && i < y0 + h && j >= x0 && j < x0 + w) worst = fmax(worst, fabs(y[q] - full[q]));
+                else outside_kept &= y[q] == 12345.0f;
+            }
+    TS_EXPECT(worst <= MAX_NORM_BOUND * scale, "rect (%d,%d %dx%d) of %dx%d, C=%d K=%d%s: max err %.3g (scale %.3g)", x0,
+              y0, w, h, W, H, C, K, scratch == 1 ? ", one tile row per band" : "", worst, scale);
+    TS_EXPECT(outside_kept, "rect (%d,%d %dx%d) of %dx%d: nothing written outside the rect", x0, y0, w, h, W, H);
+    ts_winograd_plan_free(plan);
+    free(x), free(wt), free(b), free(full), free(y);
+}
+
 int main(void) {
     ts_backend_cpu()->set_threads(2);
     static const int small[][4] = {{1, 1, 1, 1},  {2, 3, 3, 5},  {3, 4, 7, 9},  {5, 2, 13, 17}, {4, 4, 4, 4},
@@ -219,5 +250,16 @@ int main(void) {
     test_vgg_like(512, 512, 15, 13, 0);
 
     test_plan_and_bands();
+
+    /* rects: the whole, a tile's owned part beside a ring on one side, inside a ring all round,
+     * odd offsets and sizes, a strip at the right edge; bands of one tile row */
+    test_rect(16, 24, 21, 33, 0, 0, 21, 33, 0);
+    test_rect(16, 24, 21, 33, 0, 0, 21, 32, 0);
+    test_rect(16, 24, 21, 33, 0, 1, 21, 32, 0);
+    test_rect(16, 24, 22, 34, 1, 1, 20, 32, 0);
+    test_rect(8, 8, 19, 23, 3, 5, 7, 9, 0);
+    test_rect(8, 8, 19, 23, 0, 18, 19, 5, 0);
+    test_rect(8, 8, 19, 23, 3, 5, 13, 9, 1);
+    test_rect(8, 8, 19, 23, 4, 4, 0, 9, 0);
     return ts_test_summary();
 }

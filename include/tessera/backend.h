@@ -56,6 +56,11 @@ typedef struct ts_backend {
      * pre-transformed weights, e.g. Winograd's); the result is the same convolution either way. */
     void (*conv3x3_forward)(const float *x, int C, int H, int W, const float *weight, const float *bias,
                             int K, const void *prepared, float *y);
+    /* the same on the output rect (y0, x0, h, w) only, the input read with its zero padding as usual:
+     * inside the rect y is the convolution; outside it a backend may leave y as it was or write the
+     * convolution there too. A tiled network skips the ring positions whose outputs nobody reads. */
+    void (*conv3x3_forward_rect)(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
+                                 const void *prepared, int y0, int x0, int h, int w, float *y);
     /* dx = conv_transpose(dy) (overwrites dx); gradient w.r.t. the input only */
     void (*conv3x3_backward_input)(const float *dy, int K, int H, int W, const float *weight, int C,
                                    const void *prepared, float *dx);

@@ -66,9 +66,10 @@ void ts_vgg_weights_free(ts_vgg_weights *wt);
  * h[k] x w[k]: the tile's owned part inner[k] plus a ring from its neighbours. Before every conv but
  * the first, halo(ctx, layer, t, C, h, w, 0) must fill the ring of its input t from the tiles that
  * own it; after that conv's backward pass, halo(..., 1) must send the ring of the input gradient
- * to its owners (added there) and zero it. Convolutions run over the whole tensor ("same"
- * padding): their ring outputs are wrong and never read, since pooling reads inner[k] only, losses
- * read owned regions, and every ring is overwritten before the next conv. All tiles call forward
+ * to its owners (added there) and zero it. Forward convolutions are asked for inner[k] only
+ * (conv3x3_forward_rect; "same" padding over the whole tensor): their ring outputs are stale or wrong
+ * and never read, since pooling reads inner[k] only, losses read owned regions, every ring is
+ * overwritten before the next conv, and the gradient reaching a ring is zero. All tiles call forward
  * and backward together (the halo function is collective). */
 typedef void (*ts_vgg_halo_fn)(void *ctx, int layer, float *t, int C, int h, int w, int reverse);
 typedef struct {

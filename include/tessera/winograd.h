@@ -22,6 +22,11 @@ size_t ts_winograd_plan_bytes(const ts_winograd_plan *plan);
 /* y (K x H x W) = conv(x (C x H x W)) + bias (bias may be NULL) */
 void ts_winograd_plan_forward(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
                               float *y);
+/* The same on the output rect (y0, x0, h, w) only (the input is read with its padding as usual); the
+ * rest of y is not written. A tiled network skips the ring positions whose outputs nobody reads, and
+ * with them a whole column of 4x4 tiles when the ring makes a tensor one position wider. */
+void ts_winograd_plan_forward_rect(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
+                                   int y0, int x0, int h, int w, float *y);
 /* dx (C x H x W, overwritten) = conv_transpose(dy (K x H x W)) */
 void ts_winograd_plan_backward_input(const ts_winograd_plan *plan, const float *dy, int H, int W, float *dx);
 

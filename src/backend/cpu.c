@@ -97,6 +97,13 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
     }
 }
 
+/* Winograd computes the rect alone; im2col (conv1_1, where a ring costs little) the whole output */
+static void cpu_conv3x3_forward_rect(const float *x, int C, int H, int W, const float *weight, const float *bias,
+                                     int K, const void *prepared, int y0, int x0, int h, int w, float *y) {
+    if (prepared) ts_winograd_plan_forward_rect(prepared, x, H, W, bias, y0, x0, h, w, y);
+    else cpu_conv3x3_forward(x, C, H, W, weight, bias, K, NULL, y);
+}
+
 static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,
                                        const void *prepared, float *dx) {
     if (prepared) {
@@ -336,6 +343,7 @@ static const ts_backend cpu_backend = {
     .host_alloc = cpu_host_alloc,
     .host_free = cpu_free,
     .conv3x3_forward = cpu_conv3x3_forward,
+    .conv3x3_forward_rect = cpu_conv3x3_forward_rect,
     .conv3x3_backward_input = cpu_conv3x3_backward_input,
     .conv3x3_prepare = cpu_conv3x3_prepare,
     .conv3x3_release = cpu_conv3x3_release,

@@ -150,8 +150,9 @@ size_t ts_winograd_plan_bytes(const ts_winograd_plan *plan) {
 /* ---- one convolution over bands of tile rows ---- */
 
 typedef struct {
-    int H, W, tw; /* image size, tiles per row */
-    int rotate;   /* 1: read and write the image rotated by 180 degrees (backward) */
+    int H, W, tw;           /* image size, tiles per row */
+    int rotate;             /* 1: read and write the image rotated by 180 degrees (backward) */
+    int oy, ox, oh, ow;     /* the output rect the tiles cover (the whole image when rotating) */
 } geom;
 
 /* Image row yy as seen through the rotation (the columns are reversed by the caller). */
@@ -163,20 +164,23 @@ static size_t row_offset(const geom *g, int yy) { return (size_t)(g->rotate ? g-
 static void input_tile_row(const geom *g, const float *plane, const float *zero, int ty, float *lines, float *V,
                            size_t xi_stride, size_t off) {
     int W = g->W, tw = g->tw, L = 4 * tw + 4;
+    /* line[j] is image column c0 + j; the columns that exist are line[jlo .. jhi) */
+    int c0 = g->ox - 1, jlo = c0 < 0 ? -c0 : 0, jhi = W - c0 < L ? W - c0 : L;
     const float *r[6];
     float *z[6];
     for (int i = 0; i < 6; i++) {
-        int yy = 4 * ty - 1 + i;
+        int yy = g->oy + 4 * ty - 1 + i;
         r[i] = yy < 0 || yy >= g->H ? zero : plane + row_offset(g, yy);
         z[i] = lines + (size_t)i * L;
-        z[i][0] = 0.0f;
-        for (int j = W + 1; j < L; j++) z[i][j] = 0.0f;
+        for (int j = 0; j < jlo; j++) z[i][j] = 0.0f;
+        for (int j = jhi; j < L; j++) z[i][j] = 0.0f;
     }
     if (!g->rotate) {
 #pragma omp simd
-        for (int x = 0; x < W; x++) {
-            BT6(r[0][x], r[1][x], r[2][x], r[3][x], r[4][x], r[5][x], z[0][1 + x], z[1][1 + x], z[2][1 + x],
-                z[3][1 + x], z[4][1 + x], z[5][1 + x]);
+        for (int j = jlo; j < jhi; j++) {
+            int x = c0 + j;
+            BT6(r[0][x], r[1][x], r[2][x], r[3][x], r[4][x], r[5][x], z[0][j], z[1][j], z[2][j], z[3][j], z[4][j],
+                z[5][j]);
         }
     } else {
 #pragma omp simd
@@ -212,17 +216,18 @@ static void output_tile_row(const geom *g, const float *M, size_t xi_stride, siz
             AT6(m[0][t], m[1][t], m[2][t], m[3][t], m[4][t], m[5][t], o[0][t], o[1][t], o[2][t], o[3][t]);
         }
     }
-    for (int p = 0; p < 4 && 4 * ty + p < g->H; p++) {
+    for (int p = 0; p < 4 && 4 * ty + p < g->oh; p++) {
         const float *m = tmp + (size_t)p * 6 * tw;
 #pragma omp simd
         for (int t = 0; t < tw; t++) {
             AT6(m[t], m[tw + t], m[2 * tw + t], m[3 * tw + t], m[4 * tw + t], m[5 * tw + t], line[4 * t],
                 line[4 * t + 1], line[4 * t + 2], line[4 * t + 3]);
         }
-        float *dst = plane + row_offset(g, 4 * ty + p);
+        float *dst = plane + row_offset(g, g->oy + 4 * ty + p);
         if (!g->rotate) {
+            dst += g->ox;
 #pragma omp simd
-            for (int x = 0; x < W; x++) dst[x] = line[x] + bias;
+            for (int x = 0; x < g->ow; x++) dst[x] = line[x] + bias;
         } else {
 #pragma omp simd
             for (int x = 0; x < W; x++) dst[W - 1 - x] = line[x] + bias;
@@ -233,10 +238,15 @@ static void output_tile_row(const geom *g, const float *M, size_t xi_stride, siz
 /* y (Cout planes) = Winograd conv of x (Cin planes) with U. Forward: U_xi is Cout x Cin. Backward
  * (rotate = 1): U_xi is Cin x Cout, used transposed. ldu = the plan's C. */
 static void wino_run(const float *x, int Cin, int H, int W, const float *U, int ldu, int Cout, int rotate,
-                     const float *bias, float *y) {
+                     const float *bias, const int rect[4], float *y) {
     if (H <= 0 || W <= 0) return;
-    geom g = {.H = H, .W = W, .tw = (W + 3) / 4, .rotate = rotate};
-    int tw = g.tw, th = (H + 3) / 4;
+    geom g = {.H = H, .W = W, .rotate = rotate, .oy = 0, .ox = 0, .oh = H, .ow = W};
+    if (rect) {
+        g.oy = rect[0], g.ox = rect[1], g.oh = rect[2], g.ow = rect[3];
+        if (g.oh <= 0 || g.ow <= 0) return;
+    }
+    g.tw = (g.ow + 3) / 4;
+    int tw = g.tw, th = (g.oh + 3) / 4;
     size_t HW = (size_t)H * W;
     size_t per_row = sizeof(float) * NXI * (size_t)(Cin + Cout) * tw;
     size_t most = scratch_limit / per_row;
@@ -289,11 +299,19 @@ static void wino_run(const float *x, int Cin, int H, int W, const float *U, int 
 
 void ts_winograd_plan_forward(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
                               float *y) {
-    wino_run(x, plan->C, H, W, plan->U, plan->C, plan->K, 0, bias, y);
+    wino_run(x, plan->C, H, W, plan->U, plan->C, plan->K, 0, bias, NULL, y);
+}
+
+void ts_winograd_plan_forward_rect(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
+                                   int y0, int x0, int h, int w, float *y) {
+    TS_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= H && x0 + w <= W,
+             "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    int rect[4] = {y0, x0, h, w};
+    wino_run(x, plan->C, H, W, plan->U, plan->C, plan->K, 0, bias, rect, y);
 }
 
 void ts_winograd_plan_backward_input(const ts_winograd_plan *plan, const float *dy, int H, int W, float *dx) {
-    wino_run(dy, plan->K, H, W, plan->U, plan->C, plan->C, 1, NULL, dx);
+    wino_run(dy, plan->K, H, W, plan->U, plan->C, plan->C, 1, NULL, NULL, dx);
 }
 
 void ts_winograd_conv3x3_forward(const float *x, int C, int H, int W, const float *weight, const float *bias,

@@ -102,6 +102,8 @@ __device__ inline double ts_block_sum(double v) {
 /* cuda_conv.cu */
 void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
                              const void *prepared, float *y);
+void ts_cuda_conv3x3_forward_rect(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
+                                  const void *prepared, int y0, int x0, int h, int w, float *y);
 void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,
                                     const void *prepared, float *dx);
 void ts_cuda_relu_forward(const float *x, float *y, size_t n);

@@ -88,6 +88,14 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
     }
 }
 
+/* the whole output: im2col + GEMM gains nothing from skipping a ring (outside the rect is allowed) */
+void ts_cuda_conv3x3_forward_rect(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
+                                  const void *prepared, int y0, int x0, int h, int w, float *y) {
+    TS_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= H && x0 + w <= W,
+             "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    ts_cuda_conv3x3_forward(x, C, H, W, weight, bias, K, prepared, y);
+}
+
 void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,
                                     const void *prepared, float *dx) {
     (void)prepared;

@@ -218,6 +218,7 @@ static void fill_table(void) {
     t->host_free = cuda_host_free;
     t->synchronize = cuda_synchronize;
     t->conv3x3_forward = ts_cuda_conv3x3_forward;
+    t->conv3x3_forward_rect = ts_cuda_conv3x3_forward_rect;
     t->conv3x3_backward_input = ts_cuda_conv3x3_backward_input;
     t->conv3x3_prepare = NULL; /* no fast path: the net skips preparing (and downloading) weights */
     t->conv3x3_release = cuda_conv3x3_release;

@@ -283,8 +283,14 @@ void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
             /* the ring of the input comes from the neighbours (the image's ring came with x) */
             if (net->layered && i > 0)
                 net->layout.halo(net->layout.ctx, i, (float *)in, L->in_c, L->in_h, L->in_w, 0);
-            be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
-                                net->prepared[L->conv], L->out);
+            if (net->layered) { /* outputs on the ring are never read (the ring is refilled first) */
+                const ts_region *r = &net->layout.inner[level[i]];
+                be->conv3x3_forward_rect(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
+                                         net->prepared[L->conv], r->y, r->x, r->h, r->w, L->out);
+            } else {
+                be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
+                                    net->prepared[L->conv], L->out);
+            }
             break;
         case TS_LAYER_RELU: be->relu_forward(in, L->out, n); break;
         case TS_LAYER_POOL: {
