@@ -10,7 +10,8 @@ L-BFGS adds a few scalar allreduces per iteration (latency only).
 Efficiency = T(1 rank, whole image) / (N * T(N ranks)).
 On the CPU the convolutions after conv1_1 are Winograd F(4x4,3x3): they cost whole 4x4 output tiles,
 so a ring that makes a tensor one position wider can cost a whole extra column of tiles (33 wide
-costs as 36); `check` counts that. It also takes the measured ceiling (bench/scaling.sh's line for N
+costs as 36); the forward pass skips the ring there, the backward pass cannot (it produces the ring's
+gradient for the neighbours); `check` counts that. It also takes the measured ceiling (bench/scaling.sh's line for N
 copies of the 1-rank job at once: what sharing the machine costs, which FLOPs cannot see) and
 multiplies it in.
 
@@ -32,11 +33,13 @@ def padded(n, tile):
     return -(-n // tile) * tile
 
 
-def flops(h, w, ring_y=0, ring_x=0, tile=1):
+def flops(h, w, ring_y=0, ring_x=0, tile=1, forward_ring=True):
     """FLOPs of one forward and one backward-to-input pass over an h x w input; with per-layer rings,
     every layer's tensor is ring_y (ring_x) positions taller (wider): one per neighbouring side. tile:
     output tile of the convolutions with 16 or more input channels (4: Winograd F(4x4,3x3), counted
-    as the direct convolution over the padded size, so that only ratios are meaningful)."""
+    as the direct convolution over the padded size, so that only ratios are meaningful).
+    forward_ring=False: the forward pass computes the owned part only (the CPU's Winograd path; the
+    backward pass always produces the ring's gradient)."""
     total, s = 0.0, 1
     for layer in VGG19:
         if layer == 'P':
@@ -44,7 +47,10 @@ def flops(h, w, ring_y=0, ring_x=0, tile=1):
             continue
         c, k = layer
         t = tile if c >= 16 else 1
-        total += 2 * 2 * c * k * 9 * padded(h // s + ring_y, t) * padded(w // s + ring_x, t)  # fwd + bwd, 2 FLOPs per MAC
+        fy, fx = (ring_y, ring_x) if forward_ring or t == 1 else (0, 0)
+        fwd = padded(h // s + fy, t) * padded(w // s + fx, t)
+        bwd = padded(h // s + ring_y, t) * padded(w // s + ring_x, t)
+        total += 2 * c * k * 9 * (fwd + bwd)  # 2 FLOPs per MAC
     return total
 
 
@@ -99,7 +105,7 @@ def evaluation_time(h, w, ranks, rate, gbps, latency, exchange='layer', tile=1):
         halo_px = (th + 2 * HALO) * (tw + 2 * HALO) - th * tw if ranks > 1 else 0
         halo = 2 * 3 * 4 * halo_px / (gbps * 1e9) + (8 * latency if ranks > 1 else 0)
     else:
-        worst = max(flops(tile_extent(h, r, 0, i), tile_extent(w, c, 0, j), sides(r, i), sides(c, j), tile)
+        worst = max(flops(tile_extent(h, r, 0, i), tile_extent(w, c, 0, j), sides(r, i), sides(c, j), tile, tile == 1)
                     for i in range(r) for j in range(c))
         nconv = sum(1 for layer in VGG19 if layer != 'P')
         fl = ring_floats(th, tw, 2 if r > 1 else 0, 2 if c > 1 else 0) if ranks > 1 else 0
