@@ -23,14 +23,19 @@ typedef struct {
     int Ho, Wo, oy, ox;
 } ts_pool_shape;
 
+/* 1 when the rect (y, x, h, w) lies inside an H x W plane */
+static inline int ts_rect_inside(int y, int x, int h, int w, int H, int W) {
+    return y >= 0 && x >= 0 && h >= 0 && w >= 0 && y + h <= H && x + w <= W;
+}
+
 static inline ts_pool_shape ts_pool_whole(int H, int W) {
     ts_pool_shape s = {H, W, 0, 0, H, W, H / 2, W / 2, 0, 0};
     return s;
 }
 /* 1 when both rects lie inside their tensors */
 static inline int ts_pool_shape_valid(const ts_pool_shape *s) {
-    return s->y >= 0 && s->x >= 0 && s->h >= 0 && s->w >= 0 && s->y + s->h <= s->H && s->x + s->w <= s->W &&
-           s->oy >= 0 && s->ox >= 0 && s->oy + s->h / 2 <= s->Ho && s->ox + s->w / 2 <= s->Wo;
+    return ts_rect_inside(s->y, s->x, s->h, s->w, s->H, s->W) &&
+           ts_rect_inside(s->oy, s->ox, s->h / 2, s->w / 2, s->Ho, s->Wo);
 }
 
 typedef struct ts_backend {

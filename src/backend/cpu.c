@@ -100,8 +100,12 @@ static void cpu_conv3x3_forward(const float *x, int C, int H, int W, const float
 /* Winograd computes the rect alone; im2col (conv1_1, where a ring costs little) the whole output */
 static void cpu_conv3x3_forward_rect(const float *x, int C, int H, int W, const float *weight, const float *bias,
                                      int K, const void *prepared, int y0, int x0, int h, int w, float *y) {
-    if (prepared) ts_winograd_plan_forward_rect(prepared, x, H, W, bias, y0, x0, h, w, y);
-    else cpu_conv3x3_forward(x, C, H, W, weight, bias, K, NULL, y);
+    if (prepared) { /* checks the rect itself */
+        ts_winograd_plan_forward_rect(prepared, x, H, W, bias, y0, x0, h, w, y);
+        return;
+    }
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    cpu_conv3x3_forward(x, C, H, W, weight, bias, K, NULL, y);
 }
 
 static void cpu_conv3x3_backward_input(const float *dy, int K, int H, int W, const float *weight, int C,

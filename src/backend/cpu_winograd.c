@@ -33,6 +33,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "tessera/backend.h"
 #include "tessera/check.h"
 #include "tessera/scratch.h"
 #include "tessera/winograd.h"
@@ -304,8 +305,7 @@ void ts_winograd_plan_forward(const ts_winograd_plan *plan, const float *x, int 
 
 void ts_winograd_plan_forward_rect(const ts_winograd_plan *plan, const float *x, int H, int W, const float *bias,
                                    int y0, int x0, int h, int w, float *y) {
-    TS_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= H && x0 + w <= W,
-             "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
     int rect[4] = {y0, x0, h, w};
     wino_run(x, plan->C, H, W, plan->U, plan->C, plan->K, 0, bias, rect, y);
 }

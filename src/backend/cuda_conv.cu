@@ -91,8 +91,7 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
 /* the whole output: im2col + GEMM gains nothing from skipping a ring (outside the rect is allowed) */
 void ts_cuda_conv3x3_forward_rect(const float *x, int C, int H, int W, const float *weight, const float *bias, int K,
                                   const void *prepared, int y0, int x0, int h, int w, float *y) {
-    TS_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= H && x0 + w <= W,
-             "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "convolution rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
     ts_cuda_conv3x3_forward(x, C, H, W, weight, bias, K, prepared, y);
 }
 
@@ -212,4 +211,3 @@ void ts_cuda_pool_backward(ts_pool_kind kind, const float *x, const float *y, co
     TS_LAUNCH(k_pool_backward, ts_cuda_grid2(n, (size_t)C), TS_CUDA_THREADS)(kind == TS_POOL_AVG, x, dy, *s, dx);
     LAUNCH_CHECK();
 }
-
