@@ -196,6 +196,15 @@ for b in "${targets[@]}"; do
             not_ok "$label $c: grad runs" "$(tail -3 "$tmp/c.err")"
         fi
     done
+    # the column band (TESSERA_CUDA_COL_MB) changes how the image is cut into bands, not the result
+    if grad "$b" band1 --backend cuda --quiet && TESSERA_CUDA_COL_MB=1 grad "$b" band2 --backend cuda --quiet &&
+        REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/band1.txt" "$tmp/band1.npy" "$tmp/band2.txt" "$tmp/band2.npy" band >"$tmp/cmp.txt"; then
+        ok "$label TESSERA_CUDA_COL_MB=1: the same grad within 1e-5"
+    else not_ok "$label TESSERA_CUDA_COL_MB=1" "$(cat "$tmp/band2.err" "$tmp/cmp.txt" 2>/dev/null | head -5)"; fi
+    TESSERA_CUDA_COL_MB=0x grad "$b" bandx --backend cuda --quiet
+    rc=$?
+    [ $rc -ne 0 ] && grep -q 'TESSERA_CUDA_COL_MB=0x: want a whole number of MB' "$tmp/bandx.err" && [ ! -e "$tmp/bandx.npy" ] &&
+        ok "$label TESSERA_CUDA_COL_MB=0x stops with a message naming it" || not_ok "$label bad TESSERA_CUDA_COL_MB" "rc=$rc $(cat "$tmp/bandx.err")"
     # TF32: printed, loosely bounded
     if grad "$b" tf32 --backend cuda --gpu-math tf32 --quiet; then
         REFCHECK_GRAD_TOL=1 "$refcheck" "$tmp/cpu.txt" "$tmp/cpu.npy" "$tmp/tf32.txt" "$tmp/tf32.npy" tf32 >"$tmp/cmp.txt"

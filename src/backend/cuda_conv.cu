@@ -5,7 +5,7 @@
  *   forward   y[K x M] = W[K x 9C] col[9C x M]    ->  y^T[M x K] = col^T[M x 9C] W^T[9C x K]
  *   backward  col[9C x M] = W^T[9C x K] dy[K x M] ->  col^T[M x 9C] = dy^T[M x K] W[K x 9C]
  * (M: positions of a band of rows). Like the CPU path, the image is cut into bands of rows so the
- * column buffer stays near COL_BUDGET_FLOATS whatever the image size. col2im is a gather (each input
+ * column buffer stays near col_budget() whatever the image size. col2im is a gather (each input
  * position sums the 9 column entries that read it), so no atomics and the same result every run.
  * The GEMMs use cublasGemmEx with the compute type of --gpu-math (fp32 or TF32 tensor cores). */
 #include "cuda_common.h"
@@ -14,6 +14,24 @@
 #define TS_CUDA_COL_BUDGET_FLOATS ((size_t)64 << 20) /* 256 MB of columns per band */
 #endif
 #define COL_BUDGET_FLOATS ((size_t)(TS_CUDA_COL_BUDGET_FLOATS))
+
+/* floats of columns per band: TESSERA_CUDA_COL_MB (whole MB, a tuning knob for benchmarks) or the default.
+ * Measured on an H100 (README): bands of 64, 24 and 8 MB, which could stay in its 50 MB L2 cache between
+ * im2col and the GEMM, were 5-115% slower than 256 MB; the GEMMs over fewer positions fill fewer SMs. */
+static size_t col_budget(void) {
+    static size_t floats;
+    if (!floats) {
+        const char *e = getenv("TESSERA_CUDA_COL_MB");
+        floats = COL_BUDGET_FLOATS;
+        if (e && *e) {
+            char *end;
+            long mb = strtol(e, &end, 10);
+            if (*end || mb < 1 || mb > 65536) ts_fatal("TESSERA_CUDA_COL_MB=%s: want a whole number of MB, 1..65536", e);
+            floats = (size_t)mb << 18;
+        }
+    }
+    return floats;
+}
 
 /* C = op(A) op(B) with alpha, beta; all float, column-major, compute type from --gpu-math */
 static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *A, int lda,
@@ -72,7 +90,7 @@ void ts_cuda_conv3x3_forward(const float *x, int C, int H, int W, const float *w
     size_t HW = (size_t)H * W;
     if (HW == 0 || K == 0) return;
     TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
-    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
+    int rows = ts_im2col_band_rows(C, W, H, col_budget());
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
@@ -102,7 +120,7 @@ void ts_cuda_conv3x3_backward_input(const float *dy, int K, int H, int W, const 
     if (HW == 0 || C == 0) return;
     TS_CHECK(HW < ((size_t)1 << 31), "convolution over %dx%d positions: over cuBLAS's int sizes", W, H);
     CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * (size_t)C * HW, 0));
-    int rows = ts_im2col_band_rows(C, W, H, COL_BUDGET_FLOATS);
+    int rows = ts_im2col_band_rows(C, W, H, col_budget());
     float *col = ts_cuda_scratch((size_t)C * 9 * (size_t)rows * W);
     for (int y0 = 0; y0 < H; y0 += rows) {
         int nr = H - y0 < rows ? H - y0 : rows;
