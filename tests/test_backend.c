@@ -196,6 +196,63 @@ static void test_gram(const ts_backend *be, int C, size_t M) {
     free(F), free(G), free(D), free(dF), free(Fp), free(Gp);
 }
 
+/* gram_rect, gram_backward_rect and sqdiff_rect over the rect (y0, x0, h, w) equal the whole-tensor ops
+ * on a copy of the rect (the gradients added back into it), and change nothing outside it */
+static void test_loss_rect(const ts_backend *be, int C, int H, int W, int y0, int x0, int h, int w) {
+    size_t n = (size_t)C * H * W, nr = (size_t)C * h * w, CC = (size_t)C * C;
+    float *F = malloc(n * 4), *T = malloc(n * 4), *D = malloc(CC * 4), *Fr = malloc(nr * 4 + 4), *Tr = malloc(nr * 4 + 4),
+          *dr = calloc(nr + 1, 4), *G = malloc(CC * 4), *Gw = malloc(CC * 4), *base = malloc(n * 4), *got = malloc(n * 4),
+          *want = malloc(n * 4);
+    randn(F, n, 1);
+    randn(T, n, 1);
+    randn(base, n, 1);
+    randn(D, CC, 1);
+    for (int i = 0; i < C; i++) /* D symmetric, as gram_backward asks */
+        for (int j = 0; j < i; j++) D[(size_t)i * C + j] = D[(size_t)j * C + i];
+    float scale = 1.0f / (float)(nr ? (double)h * w : 1.0);
+    be->region_get(F, C, H, W, y0, x0, h, w, Fr);
+    be->region_get(T, C, H, W, y0, x0, h, w, Tr);
+    /* Gram */
+    be->gram(Fr, C, (size_t)h * w, scale, Gw);
+    for (size_t i = 0; i < CC; i++) G[i] = 7.0f;
+    be->gram_rect(F, C, H, W, y0, x0, h, w, scale, G);
+    double gd = 0, gs = 1e-30;
+    for (size_t i = 0; i < CC; i++) gd = fmax(gd, fabs(G[i] - Gw[i])), gs = fmax(gs, fabs(Gw[i]));
+    /* Gram backward */
+    memcpy(want, base, n * 4);
+    be->gram_backward(D, Fr, C, (size_t)h * w, 0.5f, dr);
+    be->region_add(dr, C, H, W, y0, x0, h, w, want);
+    memcpy(got, base, n * 4);
+    be->gram_backward_rect(D, F, C, H, W, y0, x0, h, w, 0.5f, got);
+    double bd = max_rel_err(got, want, n);
+    /* squared differences, with and without a gradient */
+    memset(dr, 0, nr * 4);
+    double sw = be->sqdiff(Fr, Tr, nr, 0.25f, dr);
+    memcpy(want, base, n * 4);
+    be->region_add(dr, C, H, W, y0, x0, h, w, want);
+    memcpy(got, base, n * 4);
+    double sg = be->sqdiff_rect(F, T, C, H, W, y0, x0, h, w, 0.25f, got);
+    double s0 = be->sqdiff_rect(F, T, C, H, W, y0, x0, h, w, 0.0f, NULL);
+    double sd = max_rel_err(got, want, n);
+    /* outside the rect: the gradients' base, bit for bit */
+    int outside_same = 1;
+    memcpy(want, base, n * 4);
+    be->gram_backward_rect(D, F, C, H, W, y0, x0, h, w, 0.5f, want);
+    be->sqdiff_rect(F, T, C, H, W, y0, x0, h, w, 0.25f, want);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                size_t k = ((size_t)c * H + i) * W + j;
+                if ((i < y0 || i >= y0 + h || j < x0 || j >= x0 + w) && memcmp(&want[k], &base[k], 4)) outside_same = 0;
+            }
+    TS_EXPECT(gd <= 1e-5 * gs && bd <= 1e-5 && fabs(sg - sw) <= 1e-9 * fmax(sw, 1e-30) && s0 == sg && sd <= 1e-6 &&
+                  outside_same,
+              "loss ops over rect (%d,%d %dx%d) of %dx%dx%d: Gram err %.2g (of %.2g), backward %.2g, sqdiff %.17g vs %.17g "
+              "(no gradient %.17g), its gradient %.2g, outside unchanged %d",
+              x0, y0, w, h, C, H, W, gd, gs, bd, sg, sw, s0, sd, outside_same);
+    free(F), free(T), free(D), free(Fr), free(Tr), free(dr), free(G), free(Gw), free(base), free(got), free(want);
+}
+
 static void test_vector_ops(const ts_backend *be) {
     size_t n = 1001;
     float *x = malloc(n * 4), *y = malloc(n * 4), *t = malloc(n * 4), *g = calloc(n, 4), *x2 = malloc(n * 4);
@@ -293,6 +350,14 @@ int main(void) {
               "pool shape check: a rect past the input's edge is refused");
     test_gram(be, 5, 37);
     test_gram(be, 16, 300);
+    test_loss_rect(be, 6, 9, 11, 0, 0, 9, 11);  /* whole */
+    test_loss_rect(be, 6, 9, 11, 0, 0, 9, 10);  /* ring on the right */
+    test_loss_rect(be, 6, 9, 11, 0, 1, 9, 10);  /* ring on the left */
+    test_loss_rect(be, 6, 9, 11, 1, 1, 7, 9);   /* ring all round */
+    test_loss_rect(be, 6, 9, 11, 1, 0, 7, 11);  /* as wide as the tensor: one block */
+    test_loss_rect(be, 33, 5, 40, 2, 3, 1, 36); /* one row */
+    test_loss_rect(be, 4, 12, 7, 0, 6, 12, 1);  /* one column */
+    test_loss_rect(be, 4, 6, 6, 3, 2, 0, 3);    /* empty */
     test_vector_ops(be);
     test_adam(be);
     TS_EXPECT(ts_backend_by_name("cpu") == be && ts_backend_by_name("nonesuch") == NULL, "backend lookup");

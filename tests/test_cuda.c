@@ -140,6 +140,40 @@ static void test_gram(int C, size_t M) {
     free(F), free(G), free(D), free(dF), free(hG);
 }
 
+/* the rect forms of Gram, its backward and sqdiff (a tile's owned part inside its ring): GPU = CPU */
+static void test_loss_rect(int C, int H, int W, int y0, int x0, int h, int w) {
+    size_t n = (size_t)C * H * W, ng = (size_t)C * C;
+    float *F = hbuf(n), *T = hbuf(n), *dF = hbuf(n), *g = hbuf(n), *D = hbuf(ng), *G = hbuf(ng);
+    randn(F, n, 1);
+    randn(T, n, 1);
+    randn(dF, n, 1);
+    randn(g, n, 1);
+    randn(D, ng, 1);
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < i; j++) D[(size_t)i * C + j] = D[(size_t)j * C + i];
+    float *gF = to_gpu(F, n), *gT = to_gpu(T, n), *gdF = to_gpu(dF, n), *gg = to_gpu(g, n), *gD = to_gpu(D, ng),
+          *gG = GPU->alloc(ng);
+    float scale = 1.0f / (float)((size_t)h * w);
+    CPU->gram_rect(F, C, H, W, y0, x0, h, w, scale, G);
+    GPU->gram_rect(gF, C, H, W, y0, x0, h, w, scale, gG);
+    double e = gpu_err(gG, G, ng);
+    CPU->gram_backward_rect(D, F, C, H, W, y0, x0, h, w, 0.5f, dF);
+    GPU->gram_backward_rect(gD, gF, C, H, W, y0, x0, h, w, 0.5f, gdF);
+    double eb = gpu_err(gdF, dF, n);
+    TS_EXPECT(e <= conv_tol && eb <= conv_tol, "%s gram over rect (%d,%d %dx%d) of %dx%dx%d: err %.3g, backward %.3g", mode,
+              x0, y0, w, h, C, H, W, e, eb);
+    double c0 = CPU->sqdiff_rect(F, T, C, H, W, y0, x0, h, w, 0.0f, NULL);
+    double g0 = GPU->sqdiff_rect(gF, gT, C, H, W, y0, x0, h, w, 0.0f, NULL);
+    double c1 = CPU->sqdiff_rect(F, T, C, H, W, y0, x0, h, w, 0.37f, g);
+    double g1 = GPU->sqdiff_rect(gF, gT, C, H, W, y0, x0, h, w, 0.37f, gg);
+    double es = gpu_err(gg, g, n);
+    TS_EXPECT(ts_test_rel(g0, c0, 1e-300) <= 1e-9 && ts_test_rel(g1, c1, 1e-300) <= 1e-9 && es <= 1e-6,
+              "sqdiff over rect (%d,%d %dx%d) of %dx%dx%d: %.17g vs %.17g, with gradient %.17g vs %.17g, its err %.3g", x0,
+              y0, w, h, C, H, W, g0, c0, g1, c1, es);
+    GPU->free(gF), GPU->free(gT), GPU->free(gdF), GPU->free(gg), GPU->free(gD), GPU->free(gG);
+    free(F), free(T), free(dF), free(g), free(D), free(G);
+}
+
 static void test_relu(void) {
     size_t n = 5000;
     float *x = hbuf(n), *y = hbuf(n), *dy = hbuf(n), *dx = hbuf(n);
@@ -307,6 +341,10 @@ static void gemm_ops(void) {
     test_gram(64, 1000);
     test_gram(3, 17);
     test_gram(512, 120);
+    test_loss_rect(64, 20, 30, 0, 1, 20, 29); /* ring on the left */
+    test_loss_rect(32, 14, 9, 1, 1, 12, 7);   /* ring all round */
+    test_loss_rect(16, 10, 12, 1, 0, 8, 12);  /* as wide as the tensor */
+    test_loss_rect(8, 6, 7, 0, 0, 6, 7);      /* whole */
 }
 
 int main(void) {

@@ -89,6 +89,12 @@ typedef struct ts_backend {
     void (*gram)(const float *F, int C, size_t M, float scale, float *G);
     /* dF (C x M) += scale * D F, D is C x C symmetric */
     void (*gram_backward)(const float *D, const float *F, int C, size_t M, float scale, float *dF);
+    /* The same two over the rect (y0, x0, h, w) of C x H x W tensors, read and written in place (a
+     * tile's owned part inside its ring, without copying it out): M = h w, F and dF are the whole
+     * tensors, dF is changed inside the rect only */
+    void (*gram_rect)(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G);
+    void (*gram_backward_rect)(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
+                               float scale, float *dF);
 
     /* vector ops (n floats) */
     double (*dot)(const float *x, const float *y, size_t n);
@@ -98,6 +104,9 @@ typedef struct ts_backend {
     void (*fill)(float v, float *x, size_t n);
     /* returns sum (x - t)^2 (double); if g: g += gscale * (x - t) */
     double (*sqdiff)(const float *x, const float *t, size_t n, float gscale, float *g);
+    /* sqdiff over the rect (y0, x0, h, w) of C x H x W tensors x, t and g (g changed inside it only) */
+    double (*sqdiff_rect)(const float *x, const float *t, int C, int H, int W, int y0, int x0, int h, int w,
+                          float gscale, float *g);
     /* total variation of a C x H x W image over the pixels of the rect (y0, x0, h, w): returns the sum
      * of each such pixel's squared differences to its right and lower neighbours (where those lie in
      * the image); if g: g += gscale * d/dx of that sum (which reaches neighbours outside the rect) */

@@ -50,8 +50,6 @@ typedef struct {
     ts_objective_tile tile;
     double *partials; /* this evaluation's packed partial sums */
     float *stage;     /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
-    float *rbuf[3];   /* owned regions copied out of layer outputs (tiled losses), kept between evaluations */
-    size_t rbuf_n[3];
     ts_loss_terms last;
     /* Optional hook run once per evaluation on the packed partial sums (style Grams, content and TV
      * sums) before the loss is formed: where distributed modes add the tiles' partials. */

@@ -222,6 +222,10 @@ static void cpu_pool_backward(ts_pool_kind kind, const float *x, const float *y,
 }
 
 static void cpu_gram(const float *F, int C, size_t M, float scale, float *G) {
+    if (M == 0) { /* OpenBLAS leaves C untouched when K is 0, whatever beta */
+        memset(G, 0, sizeof(float) * (size_t)C * C);
+        return;
+    }
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, C, (int)M, scale, F, (int)M, 0.0f, G, C);
     for (int i = 0; i < C; i++)
         for (int j = 0; j < i; j++) G[(size_t)i * C + j] = G[(size_t)j * C + i];
@@ -261,6 +265,59 @@ static double cpu_sqdiff(const float *x, const float *t, size_t n, float gscale,
         float d = x[i] - t[i];
         s += (double)d * (double)d;
         if (g) g[i] += gscale * d;
+    }
+    return s;
+}
+
+/* A rect's rows are C x w blocks with a row stride of H W between channels (lda); a rect as wide as
+ * the tensor is one block of h W positions. The rows' products are added in turn. */
+static int rect_blocks(int W, int h, int w, int *bw) {
+    *bw = w == W ? h * w : w;
+    return w == W ? (h > 0) : h;
+}
+
+static void cpu_gram_rect(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    TS_CHECK((size_t)H * W < ((size_t)1 << 31), "%dx%d positions: over the BLAS's int sizes", W, H);
+    int bw, n = rect_blocks(W, h, w, &bw), lda = H * W;
+    if (n == 0 || bw == 0) {
+        memset(G, 0, sizeof(float) * (size_t)C * C);
+        return;
+    }
+    for (int r = 0; r < n; r++)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, C, bw, scale, F + (size_t)(y0 + r) * W + x0, lda,
+                    r ? 1.0f : 0.0f, G, C);
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < i; j++) G[(size_t)i * C + j] = G[(size_t)j * C + i];
+}
+
+static void cpu_gram_backward_rect(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
+                                   float scale, float *dF) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    TS_CHECK((size_t)H * W < ((size_t)1 << 31), "%dx%d positions: over the BLAS's int sizes", W, H);
+    int bw, n = rect_blocks(W, h, w, &bw), lda = H * W;
+    for (int r = 0; r < n && bw > 0; r++) {
+        size_t off = (size_t)(y0 + r) * W + x0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, bw, C, scale, D, C, F + off, lda, 1.0f, dF + off, lda);
+    }
+}
+
+static double cpu_sqdiff_rect(const float *x, const float *t, int C, int H, int W, int y0, int x0, int h, int w,
+                              float gscale, float *g) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "sqdiff rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    size_t HW = (size_t)H * W;
+    if (h == H && w == W) return cpu_sqdiff(x, t, (size_t)C * HW, gscale, g);
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static) collapse(2)
+    for (int c = 0; c < C; c++) {
+        for (int i = 0; i < h; i++) {
+            size_t off = (size_t)c * HW + (size_t)(y0 + i) * W + x0;
+            for (int j = 0; j < w; j++) {
+                float d = x[off + j] - t[off + j];
+                s += (double)d * (double)d;
+                if (g) g[off + j] += gscale * d;
+            }
+        }
     }
     return s;
 }
@@ -358,12 +415,15 @@ static const ts_backend cpu_backend = {
     .pool_backward = cpu_pool_backward,
     .gram = cpu_gram,
     .gram_backward = cpu_gram_backward,
+    .gram_rect = cpu_gram_rect,
+    .gram_backward_rect = cpu_gram_backward_rect,
     .dot = cpu_dot,
     .axpy = cpu_axpy,
     .scale = cpu_scale,
     .copy = cpu_copy,
     .fill = cpu_fill,
     .sqdiff = cpu_sqdiff,
+    .sqdiff_rect = cpu_sqdiff_rect,
     .tv = cpu_tv,
     .region_get = cpu_region_get,
     .region_add = cpu_region_add,

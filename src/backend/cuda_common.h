@@ -120,5 +120,10 @@ double ts_cuda_tv(const float *x, int C, int H, int W, int y0, int x0, int h, in
 void ts_cuda_region_get(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
 void ts_cuda_region_add(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
 void ts_cuda_region_set(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
+void ts_cuda_gram_rect(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G);
+void ts_cuda_gram_backward_rect(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
+                                float scale, float *dF);
+double ts_cuda_sqdiff_rect(const float *x, const float *t, int C, int H, int W, int y0, int x0, int h, int w,
+                           float gscale, float *g);
 
 #endif

@@ -229,12 +229,15 @@ static void fill_table(void) {
     t->pool_backward = ts_cuda_pool_backward;
     t->gram = ts_cuda_gram;
     t->gram_backward = ts_cuda_gram_backward;
+    t->gram_rect = ts_cuda_gram_rect;
+    t->gram_backward_rect = ts_cuda_gram_backward_rect;
     t->dot = cuda_dot;
     t->axpy = cuda_axpy;
     t->scale = cuda_scale;
     t->copy = cuda_copy;
     t->fill = cuda_fill;
     t->sqdiff = ts_cuda_sqdiff;
+    t->sqdiff_rect = ts_cuda_sqdiff_rect;
     t->tv = ts_cuda_tv;
     t->region_get = ts_cuda_region_get;
     t->region_add = ts_cuda_region_add;

@@ -151,3 +151,47 @@ void ts_cuda_region_add(const float *src, int C, int H, int W, int y0, int x0, i
 void ts_cuda_region_set(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst) {
     region(REGION_SET, dst, (float *)src, C, H, W, y0, x0, h, w);
 }
+
+/* ---------------- the losses over a rect ----------------
+ * A tile's owned part is copied out (region_get) into the backend's scratch, the whole-tensor op runs on
+ * the copy and a gradient is added back (region_add): on the GPU the copies cost far less than the
+ * one cuBLAS call per row of the rect that the strided form (as on the CPU) would take. */
+
+static int whole(int H, int W, int y0, int x0, int h, int w) { return y0 == 0 && x0 == 0 && h == H && w == W; }
+
+void ts_cuda_gram_rect(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    size_t M = (size_t)h * w;
+    if (whole(H, W, y0, x0, h, w)) return ts_cuda_gram(F, C, M, scale, G);
+    float *f = ts_cuda_scratch((size_t)C * M);
+    ts_cuda_region_get(F, C, H, W, y0, x0, h, w, f);
+    ts_cuda_gram(f, C, M, scale, G);
+}
+
+void ts_cuda_gram_backward_rect(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
+                                float scale, float *dF) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    size_t M = (size_t)h * w, n = (size_t)C * M;
+    if (whole(H, W, y0, x0, h, w)) return ts_cuda_gram_backward(D, F, C, M, scale, dF);
+    if (n == 0) return;
+    float *f = ts_cuda_scratch(2 * n), *d = f + n;
+    ts_cuda_region_get(F, C, H, W, y0, x0, h, w, f);
+    CUDA_CHECK(cudaMemsetAsync(d, 0, sizeof(float) * n, 0));
+    ts_cuda_gram_backward(D, f, C, M, scale, d);
+    ts_cuda_region_add(d, C, H, W, y0, x0, h, w, dF);
+}
+
+double ts_cuda_sqdiff_rect(const float *x, const float *t, int C, int H, int W, int y0, int x0, int h, int w,
+                           float gscale, float *g) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "sqdiff rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
+    size_t n = (size_t)C * h * w;
+    if (whole(H, W, y0, x0, h, w)) return ts_cuda_sqdiff(x, t, n, gscale, g);
+    if (n == 0) return 0.0;
+    float *a = ts_cuda_scratch((g ? 3 : 2) * n), *b = a + n, *d = g ? b + n : NULL;
+    ts_cuda_region_get(x, C, H, W, y0, x0, h, w, a);
+    ts_cuda_region_get(t, C, H, W, y0, x0, h, w, b);
+    if (d) CUDA_CHECK(cudaMemsetAsync(d, 0, sizeof(float) * n, 0));
+    double s = ts_cuda_sqdiff(a, b, n, gscale, d);
+    if (d) ts_cuda_region_add(d, C, H, W, y0, x0, h, w, g);
+    return s;
+}

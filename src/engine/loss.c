@@ -66,8 +66,6 @@ void ts_objective_free(ts_objective *obj) {
     }
     free(obj->partials);
     if (obj->stage) be->host_free(obj->stage);
-    for (int k = 0; k < 3; k++)
-        if (obj->rbuf[k]) be->free(obj->rbuf[k]);
     memset(obj, 0, sizeof *obj);
 }
 
@@ -149,34 +147,6 @@ static int is_whole(const ts_layer *L, ts_region r) {
     return r.y == 0 && r.x == 0 && r.h == L->out_h && r.w == L->out_w;
 }
 
-/* Scratch buffer k of the objective, at least n floats. Kept from one evaluation to the next: tiled
- * losses copy large owned regions every evaluation, and fresh allocations of that size cost page
- * faults (about a tenth of an exact-mode evaluation on the CPU). */
-static float *scratch(ts_objective *obj, int k, size_t n) {
-    if (obj->rbuf_n[k] < n) {
-        if (obj->rbuf[k]) obj->net->be->free(obj->rbuf[k]);
-        obj->rbuf[k] = obj->net->be->alloc(n);
-        obj->rbuf_n[k] = n;
-    }
-    return obj->rbuf[k];
-}
-
-/* a zeroed scratch buffer, for the backend ops that add into their output */
-static float *scratch_zero(ts_objective *obj, int k, size_t n) {
-    float *b = scratch(obj, k, n);
-    obj->net->be->fill(0.0f, b, n);
-    return b;
-}
-
-/* The region of a layer-shaped tensor as a contiguous C x h x w buffer: the tensor itself when the
- * region is all of it, else a copy in scratch buffer k. */
-static float *region_view(ts_objective *obj, int k, const ts_layer *L, const float *t, ts_region r) {
-    if (is_whole(L, r)) return (float *)t;
-    float *buf = scratch(obj, k, (size_t)L->out_c * r.h * r.w);
-    obj->net->be->region_get(t, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, buf);
-    return buf;
-}
-
 /* Adds weight x G over each style layer's owned region (normalised by the global M) into packed, after
  * a forward pass; returns packed advanced past the Grams. */
 static double *add_style_grams(ts_objective *obj, double weight, double *packed) {
@@ -186,9 +156,10 @@ static double *add_style_grams(ts_objective *obj, double weight, double *packed)
         const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
         double M;
         ts_region r = style_region(obj, i, &M);
-        float *F = region_view(obj, 0, L, L->out, r);
         size_t CC = (size_t)L->out_c * L->out_c;
-        be->gram(F, L->out_c, (size_t)r.h * r.w, (float)(weight / M), obj->gram[i]);
+        float scale = (float)(weight / M);
+        if (is_whole(L, r)) be->gram(L->out, L->out_c, (size_t)r.h * r.w, scale, obj->gram[i]);
+        else be->gram_rect(L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, scale, obj->gram[i]);
         be->download(host, obj->gram[i], CC);
         for (size_t k = 0; k < CC; k++) packed[k] += host[k];
         packed += CC;
@@ -218,8 +189,10 @@ void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
         const ts_layer *L = layer(obj, sp->content_layer[i]);
         double M;
         ts_region r = content_region(obj, i, &M);
-        float *F = region_view(obj, 0, L, L->out, r), *P = region_view(obj, 1, L, obj->content_target[i], r);
-        *p++ += be->sqdiff(F, P, (size_t)L->out_c * r.h * r.w, 0.0f, NULL) / (4.0 * L->out_c * M);
+        double e = is_whole(L, r) ? be->sqdiff(L->out, obj->content_target[i], (size_t)L->out_c * r.h * r.w, 0.0f, NULL)
+                                  : be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y,
+                                                    r.x, r.h, r.w, 0.0f, NULL);
+        *p++ += e / (4.0 * L->out_c * M);
     }
     ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
     double hw = obj->tiled ? obj->tile.image_hw : (double)H * W;
@@ -241,10 +214,7 @@ static void inject(void *ctx, int l, float *grad) {
         if (is_whole(L, r)) {
             be->gram_backward(obj->gram[i], L->out, L->out_c, (size_t)r.h * r.w, s, grad);
         } else {
-            float *F = region_view(obj, 0, L, L->out, r);
-            float *dF = scratch_zero(obj, 2, (size_t)L->out_c * r.h * r.w);
-            be->gram_backward(obj->gram[i], F, L->out_c, (size_t)r.h * r.w, s, dF);
-            be->region_add(dF, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, grad);
+            be->gram_backward_rect(obj->gram[i], L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
         }
     }
     for (int i = 0; i < obj->spec.ncontent; i++) {
@@ -256,10 +226,7 @@ static void inject(void *ctx, int l, float *grad) {
         if (is_whole(L, r)) {
             be->sqdiff(L->out, obj->content_target[i], n, s, grad);
         } else {
-            float *F = region_view(obj, 0, L, L->out, r), *P = region_view(obj, 1, L, obj->content_target[i], r);
-            float *dF = scratch_zero(obj, 2, n);
-            be->sqdiff(F, P, n, s, dF);
-            be->region_add(dF, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, grad);
+            be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
         }
     }
 }
