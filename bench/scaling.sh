@@ -9,6 +9,9 @@
 # communication at all; its efficiency is t1 / (slowest copy), the share N ranks lose to sharing the
 # machine's memory bandwidth and caches. Figures are for this machine only; run it on an idle one.
 # Usage: bench/scaling.sh [SIZE=1024] [ITERATIONS=4] [N=2] [REPEAT=1] [CONTENT] [STYLE]
+#   env CONFIGS: the configurations to run, of single concurrent exact-layer exact-image independent
+#   (default all; single is always run, as every efficiency is against it), e.g. CONFIGS=exact-layer
+#   for more repeats of one mode in the same time
 set -eu
 cd "$(dirname "$0")/.."
 size=${1:-1024} iters=${2:-4} n=${3:-2} repeat=${4:-1}
@@ -29,8 +32,17 @@ per_eval() {
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; else print "-"}'; }
 
 # configurations: name, ranks, mode, halo exchange
-configs=("single 1 single -" "concurrent $n concurrent -" "exact-layer $n exact layer" "exact-image $n exact image"
+all=("single 1 single -" "concurrent $n concurrent -" "exact-layer $n exact layer" "exact-image $n exact image"
     "independent $n independent image")
+configs=()
+for c in "${all[@]}"; do
+    name=${c%% *}
+    [ "$name" = single ] || [ -z "${CONFIGS:-}" ] || [[ " ${CONFIGS//,/ } " == *" $name "* ]] && configs+=("$c")
+done
+names=" single concurrent exact-layer exact-image independent "
+for w in ${CONFIGS//,/ }; do
+    [[ $names == *" $w "* ]] || { echo "scaling.sh: CONFIGS: no configuration '$w' (of$names)" >&2; exit 2; }
+done
 for r in $(seq "$repeat"); do
     for c in "${configs[@]}"; do
         read -r name np mode hx <<<"$c"
