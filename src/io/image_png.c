@@ -25,6 +25,17 @@ static void on_warning(png_structp png, png_const_charp msg) {
 }
 
 /* One decoded row (8 or 16-bit big-endian RGB) into planar float. */
+/* libpng's allocations: rows and chunk buffers, never near this for a picture Tessera can use */
+#define PNG_ALLOC_MAX ((png_alloc_size_t)256 << 20)
+static png_voidp bounded_malloc(png_structp png, png_alloc_size_t n) {
+    (void)png;
+    return n > PNG_ALLOC_MAX ? NULL : malloc(n);
+}
+static void plain_free(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 static void convert_row(float *dst, size_t plane, png_uint_32 w, png_uint_32 y, const unsigned char *r, int bd) {
     float *o = dst + (size_t)y * w;
     for (png_uint_32 x = 0; x < w; x++) {
@@ -64,6 +75,10 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     png_init_io(png, f);
     /* Let our own size check give the message, not libpng's default 1e6 limit. */
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* libpng buffers an ancillary chunk (suggested palette, text) whole, allocating what its length
+     * field says before reading it, whatever png_set_chunk_malloc_max says: a forged length would take
+     * gigabytes. Its own allocations are bounded instead (a refused one skips the chunk). */
+    png_set_mem_fn(png, NULL, bounded_malloc, plain_free);
     png_read_info(png, info);
 
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
