@@ -39,7 +39,7 @@ for c in "${all[@]}"; do
     name=${c%% *}
     [ "$name" = single ] || [ -z "${CONFIGS:-}" ] || [[ " ${CONFIGS//,/ } " == *" $name "* ]] && configs+=("$c")
 done
-names=" single concurrent exact-layer exact-image independent "
+names=" $(for c in "${all[@]}"; do printf '%s ' "${c%% *}"; done)"
 for w in ${CONFIGS//,/ }; do
     [[ $names == *" $w "* ]] || { echo "scaling.sh: CONFIGS: no configuration '$w' (of$names)" >&2; exit 2; }
 done

@@ -90,8 +90,9 @@ typedef struct ts_backend {
     /* dF (C x M) += scale * D F, D is C x C symmetric */
     void (*gram_backward)(const float *D, const float *F, int C, size_t M, float scale, float *dF);
     /* The same two over the rect (y0, x0, h, w) of C x H x W tensors, read and written in place (a
-     * tile's owned part inside its ring, without copying it out): M = h w, F and dF are the whole
-     * tensors, dF is changed inside the rect only */
+     * tile's owned part inside its ring, without copying it out; the whole tensor is the rect
+     * (0, 0, H, W) and then the same calls as above): M = h w, F and dF are the whole tensors, dF is
+     * changed inside the rect only */
     void (*gram_rect)(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G);
     void (*gram_backward_rect)(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
                                float scale, float *dF);

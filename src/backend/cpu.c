@@ -276,10 +276,15 @@ static int rect_blocks(int W, int h, int w, int *bw) {
     return w == W ? (h > 0) : h;
 }
 
+/* the row stride between channels (the BLAS's lda) of a C x H x W tensor, after checking the rect */
+static int rect_lda(const char *op, int H, int W, int y0, int x0, int h, int w) {
+    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "%s rect (%d,%d %dx%d) outside %dx%d", op, x0, y0, w, h, W, H);
+    TS_CHECK((size_t)H * W < ((size_t)1 << 31), "%s over %dx%d positions: over the BLAS's int sizes", op, W, H);
+    return H * W;
+}
+
 static void cpu_gram_rect(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G) {
-    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
-    TS_CHECK((size_t)H * W < ((size_t)1 << 31), "%dx%d positions: over the BLAS's int sizes", W, H);
-    int bw, n = rect_blocks(W, h, w, &bw), lda = H * W;
+    int lda = rect_lda("Gram", H, W, y0, x0, h, w), bw, n = rect_blocks(W, h, w, &bw);
     if (n == 0 || bw == 0) {
         memset(G, 0, sizeof(float) * (size_t)C * C);
         return;
@@ -293,9 +298,7 @@ static void cpu_gram_rect(const float *F, int C, int H, int W, int y0, int x0, i
 
 static void cpu_gram_backward_rect(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,
                                    float scale, float *dF) {
-    TS_CHECK(ts_rect_inside(y0, x0, h, w, H, W), "Gram rect (%d,%d %dx%d) outside %dx%d", x0, y0, w, h, W, H);
-    TS_CHECK((size_t)H * W < ((size_t)1 << 31), "%dx%d positions: over the BLAS's int sizes", W, H);
-    int bw, n = rect_blocks(W, h, w, &bw), lda = H * W;
+    int lda = rect_lda("Gram", H, W, y0, x0, h, w), bw, n = rect_blocks(W, h, w, &bw);
     for (int r = 0; r < n && bw > 0; r++) {
         size_t off = (size_t)(y0 + r) * W + x0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, bw, C, scale, D, C, F + off, lda, 1.0f, dF + off, lda);

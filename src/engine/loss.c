@@ -143,10 +143,6 @@ static ts_region content_region(const ts_objective *obj, int i, double *M) {
     return (ts_region){0, 0, L->out_h, L->out_w};
 }
 
-static int is_whole(const ts_layer *L, ts_region r) {
-    return r.y == 0 && r.x == 0 && r.h == L->out_h && r.w == L->out_w;
-}
-
 /* Adds weight x G over each style layer's owned region (normalised by the global M) into packed, after
  * a forward pass; returns packed advanced past the Grams. */
 static double *add_style_grams(ts_objective *obj, double weight, double *packed) {
@@ -158,8 +154,7 @@ static double *add_style_grams(ts_objective *obj, double weight, double *packed)
         ts_region r = style_region(obj, i, &M);
         size_t CC = (size_t)L->out_c * L->out_c;
         float scale = (float)(weight / M);
-        if (is_whole(L, r)) be->gram(L->out, L->out_c, (size_t)r.h * r.w, scale, obj->gram[i]);
-        else be->gram_rect(L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, scale, obj->gram[i]);
+        be->gram_rect(L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, scale, obj->gram[i]);
         be->download(host, obj->gram[i], CC);
         for (size_t k = 0; k < CC; k++) packed[k] += host[k];
         packed += CC;
@@ -189,9 +184,8 @@ void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
         const ts_layer *L = layer(obj, sp->content_layer[i]);
         double M;
         ts_region r = content_region(obj, i, &M);
-        double e = is_whole(L, r) ? be->sqdiff(L->out, obj->content_target[i], (size_t)L->out_c * r.h * r.w, 0.0f, NULL)
-                                  : be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y,
-                                                    r.x, r.h, r.w, 0.0f, NULL);
+        double e = be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w,
+                                   0.0f, NULL);
         *p++ += e / (4.0 * L->out_c * M);
     }
     ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
@@ -211,23 +205,14 @@ static void inject(void *ctx, int l, float *grad) {
         ts_region r = style_region(obj, i, &M);
         /* d/dF of lambda/(4C^2) sum (G-A)^2 with G = F F^T / M is lambda/(C^2 M) (G-A) F */
         float s = (float)(obj->spec.beta * obj->spec.style_lambda[i] / (C * C * M));
-        if (is_whole(L, r)) {
-            be->gram_backward(obj->gram[i], L->out, L->out_c, (size_t)r.h * r.w, s, grad);
-        } else {
-            be->gram_backward_rect(obj->gram[i], L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
-        }
+        be->gram_backward_rect(obj->gram[i], L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
     }
     for (int i = 0; i < obj->spec.ncontent; i++) {
         if (obj->spec.content_layer[i] != l) continue;
         double M;
         ts_region r = content_region(obj, i, &M);
         float s = (float)(obj->spec.alpha / (2.0 * C * M));
-        size_t n = (size_t)L->out_c * r.h * r.w;
-        if (is_whole(L, r)) {
-            be->sqdiff(L->out, obj->content_target[i], n, s, grad);
-        } else {
-            be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
-        }
+        be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
     }
 }
 

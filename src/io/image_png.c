@@ -24,7 +24,6 @@ static void on_warning(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
-/* One decoded row (8 or 16-bit big-endian RGB) into planar float. */
 /* libpng's allocations: rows and chunk buffers, never near this for a picture Tessera can use */
 #define PNG_ALLOC_MAX ((png_alloc_size_t)256 << 20)
 static png_voidp bounded_malloc(png_structp png, png_alloc_size_t n) {
@@ -36,6 +35,7 @@ static void plain_free(png_structp png, png_voidp p) {
     free(p);
 }
 
+/* One decoded row (8 or 16-bit big-endian RGB) into planar float. */
 static void convert_row(float *dst, size_t plane, png_uint_32 w, png_uint_32 y, const unsigned char *r, int bd) {
     float *o = dst + (size_t)y * w;
     for (png_uint_32 x = 0; x < w; x++) {
