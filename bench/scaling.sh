@@ -9,9 +9,10 @@
 # communication at all; its efficiency is t1 / (slowest copy), the share N ranks lose to sharing the
 # machine's memory bandwidth and caches. Figures are for this machine only; run it on an idle one.
 # Usage: bench/scaling.sh [SIZE=1024] [ITERATIONS=4] [N=2] [REPEAT=1] [CONTENT] [STYLE]
-#   env CONFIGS: the configurations to run, of single concurrent exact-layer exact-image independent
-#   (default all; single is always run, as every efficiency is against it), e.g. CONFIGS=exact-layer
-#   for more repeats of one mode in the same time
+#   env CONFIGS: the configurations to run, of single concurrent exact-layer exact-layer-sync exact-image
+#   independent (default all; single is always run, as every efficiency is against it), e.g.
+#   CONFIGS=exact-layer for more repeats of one mode in the same time. exact-layer-sync is the layer
+#   exchange with TESSERA_HALO_OVERLAP=0 (each exchange completes before its convolution starts)
 set -eu
 cd "$(dirname "$0")/.."
 size=${1:-1024} iters=${2:-4} n=${3:-2} repeat=${4:-1}
@@ -31,9 +32,9 @@ per_eval() {
 }
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; else print "-"}'; }
 
-# configurations: name, ranks, mode, halo exchange
-all=("single 1 single -" "concurrent $n concurrent -" "exact-layer $n exact layer" "exact-image $n exact image"
-    "independent $n independent image")
+# configurations: name, ranks, mode, halo exchange, TESSERA_HALO_OVERLAP
+all=("single 1 single - 1" "concurrent $n concurrent - 1" "exact-layer $n exact layer 1" "exact-layer-sync $n exact layer 0"
+    "exact-image $n exact image 1" "independent $n independent image 1")
 configs=()
 for c in "${all[@]}"; do
     name=${c%% *}
@@ -45,7 +46,7 @@ for w in ${CONFIGS//,/ }; do
 done
 for r in $(seq "$repeat"); do
     for c in "${configs[@]}"; do
-        read -r name np mode hx <<<"$c"
+        read -r name np mode hx ov <<<"$c"
         log="$tmp/$name.$r.jsonl"
         if [ "$np" = 1 ]; then
             bin/tessera "${common[@]}" --output "$tmp/$name.png" --log "$log"
@@ -57,21 +58,23 @@ for r in $(seq "$repeat"); do
             printf -- '-\n' >>"$tmp/$name.waiting"
             continue
         else
-            mpirun --oversubscribe -np "$np" bin/tessera "${common[@]}" --mode "$mode" --halo-exchange "$hx" \
+            TESSERA_HALO_OVERLAP=$ov mpirun --oversubscribe -np "$np" bin/tessera "${common[@]}" --mode "$mode" --halo-exchange "$hx" \
                 --output "$tmp/$name.png" --log "$log" 2>"$tmp/$name.err" || { cat "$tmp/$name.err"; exit 1; }
         fi
         for key in elapsed communication waiting; do per_eval "$log" "$key" >>"$tmp/$name.$key"; echo >>"$tmp/$name.$key"; done
     done
 done
 
-printf "%-34s %8s %11s %8s %8s %8s  %s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "paired" \
+printf "%-36s %8s %11s %8s %8s %8s  %s\n" "run ($size px, $iters iterations, x$repeat)" "s/eval" "efficiency" "paired" \
     "comm" "wait" "each run (s/eval)"
 t1=$(grep -v '^-' "$tmp/single.elapsed" | median)
 for c in "${configs[@]}"; do
-    read -r name np mode hx <<<"$c"
+    read -r name np mode hx ov <<<"$c"
     t=$(grep -v '^-' "$tmp/$name.elapsed" | median)
     label="$np rank(s), $mode"
-    [ "$mode" = exact ] && label="$label ($hx halo)"
+    sync=
+    [ "$ov" = 0 ] && sync=", sync"
+    [ "$mode" = exact ] && label="$label ($hx halo$sync)"
     [ "$mode" = concurrent ] && label="$np x 1 rank at once (ceiling)"
     eff=- paired=-
     per=1
@@ -81,6 +84,6 @@ for c in "${configs[@]}"; do
         paired=$(paste "$tmp/single.elapsed" "$tmp/$name.elapsed" | awk -v n="$per" '$1!="-" && $2!="-" && $2>0 {print 100*$1/(n*$2)}' |
             median | awk '{printf "%.1f%%", $1}')
     fi
-    printf "%-34s %8s %11s %8s %8s %8s  %s\n" "$label" "$t" "$eff" "$paired" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
+    printf "%-36s %8s %11s %8s %8s %8s  %s\n" "$label" "$t" "$eff" "$paired" "$(grep -v '^-' "$tmp/$name.communication" | median)" \
         "$(grep -v '^-' "$tmp/$name.waiting" | median)" "$(tr '\n' ' ' <"$tmp/$name.elapsed")"
 done

@@ -37,12 +37,15 @@ done
 dir=$root/tests/fixtures/ref/two_styles
 mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
 (cd "$dir" && "$bin" "${args[@]:1}" --grad-out "$tmp/single.npy" --quiet | grep total >"$tmp/single.json")
-# both halo exchanges: a ring passed between neighbours before every conv, and one recomputed image halo
-for run in "2 1x2 layer" "3 1x3 layer" "4 2x2 layer" "2 1x2 image" "3 1x3 image" "4 2x2 image" "2 2x2 image"; do
+# both halo exchanges: a ring passed between neighbours before every conv, and one recomputed image halo;
+# the ring exchange overlapped with the convolution's interior (default) and not (TESSERA_HALO_OVERLAP=0)
+for run in "2 1x2 layer" "3 1x3 layer" "4 2x2 layer" "2 1x2 layer 0" "4 2x2 layer 0" "2 1x2 image" "3 1x3 image" \
+    "4 2x2 image" "2 2x2 image"; do
     set -- $run
-    name="exact np=$1 tiles=$2 ($3 halo) equals single-process grad within 1e-5"
-    if (cd "$dir" && mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact --tiles "$2" --halo-exchange "$3" \
-            --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
+    overlap=${4:-1}
+    name="exact np=$1 tiles=$2 ($3 halo$([ "$overlap" = 0 ] && echo ", not overlapped")) equals single-process grad within 1e-5"
+    if (cd "$dir" && TESSERA_HALO_OVERLAP=$overlap mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact \
+            --tiles "$2" --halo-exchange "$3" --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
        REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single.json" "$tmp/single.npy" "$tmp/out.txt" "$tmp/g.npy" "exact-vs-single-$1-$2" >"$tmp/cmp.txt"; then
         ok "$name"
     else
@@ -115,6 +118,7 @@ bad "per-layer exchange needs a tile per rank" "one tile per rank" "${B[@]}" --s
     --halo-exchange layer
 bad "bad --halo-exchange value" "halo-exchange" "${B[@]}" --size 64 --mode exact --halo-exchange ring
 bad "bad --tiles syntax" "tiles" "${B[@]}" --size 64 --mode exact --tiles 2by2
+TESSERA_HALO_OVERLAP=yes bad "bad TESSERA_HALO_OVERLAP value" "TESSERA_HALO_OVERLAP" "${B[@]}" --size 64 --mode exact
 bad "grad in independent mode" "independent" grad --content "$F/content.png" --style "$F/style.png" --weights random:2 \
     --init content --grad-out "$tmp/bad.npy" --mode independent
 bad "missing style under mpirun" "missing.png" "${B[@]}" --style "$tmp/missing.png" --mode exact

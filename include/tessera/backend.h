@@ -41,6 +41,10 @@ static inline int ts_pool_shape_valid(const ts_pool_shape *s) {
 typedef struct ts_backend {
     const char *name;
     int on_device; /* 1: op pointers are GPU memory (the host reaches them only through upload/download) */
+    /* 1: conv3x3_forward_rect with prepared weights computes inside the rect only, so a convolution cut
+     * into rects costs about what it costs whole (a tiled network then convolves its interior while the
+     * ring is exchanged); 0: it may compute the whole output every call */
+    int conv_rect_windowed;
 
     /* memory */
     float *(*alloc)(size_t n); /* n floats, zeroed */

@@ -63,6 +63,20 @@ void ts_comm_sum_double(double *buf, size_t n);
 /* Per-rank counts and displacements in floats, as MPI_Alltoallv / Gatherv / Scatterv. */
 void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *sdispls, float *recv,
                              const int *rcounts, const int *rdispls);
+/* The same exchange as non-blocking point-to-point messages (a receive from and a send to every rank
+ * with a non-zero count), so a rank can compute while its pieces travel. ts_comm_xchg_start posts
+ * them; ts_comm_xchg_wait_recv waits for the receives only (time counted as communication): with a
+ * shared-memory transport that reads the sender's buffer itself the data arrive even while the
+ * sender computes, so ranks are not held in lockstep by the sends. The send buffer stays in use
+ * until ts_comm_xchg_wait_send (called by the next start on the same handle, and by free). Every rank
+ * must start the same exchanges in the same order (they are matched by that order). */
+typedef struct ts_comm_xchg ts_comm_xchg;
+ts_comm_xchg *ts_comm_xchg_new(void); /* for the current communicator; not collective */
+void ts_comm_xchg_start(ts_comm_xchg *x, const float *send, const int *scounts, const int *sdispls, float *recv,
+                        const int *rcounts, const int *rdispls);
+void ts_comm_xchg_wait_recv(ts_comm_xchg *x);
+void ts_comm_xchg_wait_send(ts_comm_xchg *x);
+void ts_comm_xchg_free(ts_comm_xchg *x); /* completes the sends in flight */
 void ts_comm_gatherv_float(const float *send, int n, float *recv, const int *counts, const int *displs, int root);
 void ts_comm_scatterv_float(const float *send, const int *counts, const int *displs, float *recv, int n, int root);
 /* Gathers one double per rank on every rank (timing summaries). */

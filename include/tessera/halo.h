@@ -11,6 +11,7 @@
 #define TESSERA_HALO_H
 
 #include "tessera/backend.h"
+#include "tessera/comm.h"
 #include "tessera/tiles.h"
 
 typedef struct {
@@ -32,6 +33,9 @@ typedef struct {
     size_t nsend, nrecv;
     long bytes_per_exchange; /* this rank's sent bytes */
     float *zeros;            /* backend memory, largest piece: clears sent halos (ts_halo_reverse_move) */
+    ts_comm_xchg *xchg;        /* the plan's messages in flight */
+    size_t *pos;               /* per source rank: unpacking position */
+    int pending;               /* 1: a forward exchange begun, 2: a reverse one, 0: none */
 } ts_halo_plan;
 
 /* device_mpi: only for a backend with on_device, and only when the MPI library accepts GPU buffers */
@@ -46,5 +50,16 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse(ts_halo_plan *p, float *const *ext);
 /* reverse, and the halos sent are zeroed in their buffers (a gradient that moved to its owner) */
 void ts_halo_reverse_move(ts_halo_plan *p, float *const *ext);
+/* The same in two halves, so a rank computes while the pieces travel: begin packs what this rank
+ * sends and posts the messages; end waits for what it receives and unpacks it (forward: sets the
+ * halos; reverse: adds to the owned pixels). Between them the caller must not touch what is sent or
+ * received: forward, the owned pixels may be read (not written) and the halos are stale until end;
+ * reverse, the owned pixels that receive gradient may only be added to (end adds too). One exchange per plan is in flight at a time; every rank begins and ends the
+ * same exchanges in the same order. */
+void ts_halo_forward_begin(ts_halo_plan *p, float *const *ext);
+void ts_halo_forward_end(ts_halo_plan *p, float *const *ext);
+void ts_halo_reverse_begin(ts_halo_plan *p, float *const *ext);
+void ts_halo_reverse_move_begin(ts_halo_plan *p, float *const *ext);
+void ts_halo_reverse_end(ts_halo_plan *p, float *const *ext);
 
 #endif

@@ -63,20 +63,29 @@ void ts_vgg_weights_random(ts_arch arch, uint64_t seed, int nconv, ts_vgg_weight
 void ts_vgg_weights_free(ts_vgg_weights *wt);
 
 /* Per-layer halos (the exact mode's layer exchange). The tensors at stride 2^k (k = 0..4) are
- * h[k] x w[k]: the tile's owned part inner[k] plus a ring from its neighbours. Before every conv but
- * the first, halo(ctx, layer, t, C, h, w, 0) must fill the ring of its input t from the tiles that
- * own it; after that conv's backward pass, halo(..., 1) must send the ring of the input gradient
- * to its owners (added there) and zero it. Forward convolutions are asked for inner[k] only
- * (conv3x3_forward_rect; "same" padding over the whole tensor): their ring outputs are stale or wrong
- * and never read, since pooling reads inner[k] only, losses read owned regions, every ring is
- * overwritten before the next conv, and the gradient reaching a ring is zero. All tiles call forward
- * and backward together (the halo function is collective). */
-typedef void (*ts_vgg_halo_fn)(void *ctx, int layer, float *t, int C, int h, int w, int reverse);
+ * h[k] x w[k]: the tile's owned part inner[k] plus a ring from its neighbours. The network calls
+ * halo(ctx, layer, t, C, h, w, op) in pairs:
+ * - TS_HALO_FILL_BEGIN before every conv but the first starts filling the ring of its input t from
+ *   the tiles that own it; TS_HALO_FILL_END completes it. In between the network convolves the
+ *   positions whose 3x3 window stays inside the owned part (when the backend computes a rect alone,
+ *   conv_rect_windowed), then after END the frame next to the ring, so the messages travel while
+ *   the rank computes.
+ * - TS_HALO_RETURN_BEGIN after that conv's backward pass sends the ring of the input gradient to its
+ *   owners and zeroes it; TS_HALO_RETURN_END, after the next layer's losses have added their
+ *   gradient (inject; additions commute), adds what the neighbours sent back.
+ * Forward convolutions are asked for inner[k] only (conv3x3_forward_rect; "same" padding over the
+ * whole tensor): their ring outputs are stale or wrong and never read, since pooling reads inner[k]
+ * only, losses read owned regions, every ring is overwritten before the next conv, and the gradient
+ * reaching a ring is zero. All tiles call forward and backward together (the halo function is
+ * collective). overlap = 0 ends every exchange right after it begins (for measuring the overlap). */
+typedef enum { TS_HALO_FILL_BEGIN, TS_HALO_FILL_END, TS_HALO_RETURN_BEGIN, TS_HALO_RETURN_END } ts_vgg_halo_op;
+typedef void (*ts_vgg_halo_fn)(void *ctx, int layer, float *t, int C, int h, int w, ts_vgg_halo_op op);
 typedef struct {
     int h[5], w[5];
     ts_region inner[5];
     ts_vgg_halo_fn halo;
     void *ctx;
+    int overlap;
 } ts_vgg_layout;
 
 /* A network instance bound to a backend, sized for one input size at a time. */

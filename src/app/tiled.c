@@ -37,6 +37,7 @@ typedef struct {
     int nscales, W[TS_MAX_LIST], H[TS_MAX_LIST], iterations[TS_MAX_LIST];
     int R, C, halo;
     int layer_halo; /* exact mode exchanges a 1-position ring before every conv (else one image halo) */
+    int overlap;    /* ... while the conv's interior is computed (TESSERA_HALO_OVERLAP, default 1) */
     int conv;
     int nconv, in_c[TS_VGG_MAX_CONVS], out_c[TS_VGG_MAX_CONVS], is_random;
     char source[256], preset[16];
@@ -69,6 +70,15 @@ typedef struct {
 
 static int validate_tiling(const ts_job *job, int nranks, job_desc *d, ts_err *err) {
     const ts_options *o = job->opt;
+    /* TESSERA_HALO_OVERLAP=0 ends every per-layer exchange right after it begins (to measure what the
+     * overlap gains) */
+    const char *ov = getenv("TESSERA_HALO_OVERLAP");
+    d->overlap = 1;
+    if (ov && *ov) {
+        if (strcmp(ov, "0") != 0 && strcmp(ov, "1") != 0)
+            return ts_fail(err, "TESSERA_HALO_OVERLAP=%s: want 0 (exchange, then convolve) or 1 (overlapped)", ov);
+        d->overlap = ov[0] == '1';
+    }
     int deepest = ts_loss_spec_deepest(&job->spec);
     int need = ts_vgg_margin(job->arch, deepest);
     d->halo = o->halo >= 0 ? o->halo : need;
@@ -325,15 +335,19 @@ static ts_halo_plan *layer_plan(tstate *st, int s, int C) {
 }
 
 /* the network's halo hook: fill the ring of a conv input, or send its gradient back (one tile per rank) */
-static void layer_halo(void *ctx, int layer, float *t, int C, int h, int w, int reverse) {
+static void layer_halo(void *ctx, int layer, float *t, int C, int h, int w, ts_vgg_halo_op op) {
     tstate *st = ctx;
     int s = ts_vgg_layer_stride(st->d.arch, layer);
     ts_halo_plan *p = layer_plan(st, s, C);
     ts_tile k = ts_tiles_layer(&st->grid, st->first, s);
     TS_CHECK(k.ext.h == h && k.ext.w == w, "layer %d: tensor %dx%d, tile %dx%d", layer, w, h, k.ext.w, k.ext.h);
     float *const ext[1] = {t};
-    if (reverse) ts_halo_reverse_move(p, ext);
-    else ts_halo_forward(p, ext);
+    switch (op) {
+    case TS_HALO_FILL_BEGIN: ts_halo_forward_begin(p, ext); break;
+    case TS_HALO_FILL_END: ts_halo_forward_end(p, ext); break;
+    case TS_HALO_RETURN_BEGIN: ts_halo_reverse_move_begin(p, ext); break;
+    case TS_HALO_RETURN_END: ts_halo_reverse_end(p, ext); break;
+    }
 }
 
 static void set_layout(tstate *st, int i) {
@@ -347,6 +361,7 @@ static void set_layout(tstate *st, int i) {
     }
     lay.halo = layer_halo;
     lay.ctx = st;
+    lay.overlap = st->d.overlap;
     ts_vgg_set_layout(&st->net[i], &lay);
 }
 

@@ -399,6 +399,7 @@ static void cpu_copy(const float *src, float *dst, size_t n) { memcpy(dst, src, 
 static const ts_backend cpu_backend = {
     .name = "cpu",
     .on_device = 0,
+    .conv_rect_windowed = 1,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy_mem,

@@ -209,6 +209,7 @@ static void fill_table(void) {
     memset(t, 0, sizeof *t);
     t->name = "cuda";
     t->on_device = 1;
+    t->conv_rect_windowed = 0; /* the rect convolution computes the whole output (one im2col GEMM) */
     t->alloc = cuda_alloc;
     t->free = cuda_free;
     t->upload = cuda_upload;

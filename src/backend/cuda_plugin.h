@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TS_CUDA_PLUGIN_VERSION 2
+#define TS_CUDA_PLUGIN_VERSION 3
 #define TS_CUDA_PLUGIN_SYMBOL "ts_cuda_plugin_init"
 
 typedef struct {

@@ -221,6 +221,62 @@ void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *s
     g_comm_seconds += MPI_Wtime() - t;
 }
 
+struct ts_comm_xchg {
+    MPI_Comm comm;
+    int n;            /* ranks */
+    int nrecv, nsend; /* requests in flight */
+    MPI_Request *recv, *send;
+};
+
+enum { XCHG_TAG = 7301 };
+
+ts_comm_xchg *ts_comm_xchg_new(void) {
+    ts_comm_xchg *x = ts_calloc(1, sizeof *x);
+    x->comm = g_comm;
+    x->n = g_size;
+    x->recv = ts_malloc(sizeof(MPI_Request) * (size_t)g_size);
+    x->send = ts_malloc(sizeof(MPI_Request) * (size_t)g_size);
+    return x;
+}
+
+void ts_comm_xchg_start(ts_comm_xchg *x, const float *send, const int *scounts, const int *sdispls, float *recv,
+                        const int *rcounts, const int *rdispls) {
+    ts_comm_xchg_wait_send(x);
+    TS_CHECK(x->nrecv == 0, "ts_comm_xchg_start: the previous exchange's receives were not waited for");
+    double t = MPI_Wtime();
+    for (int r = 0; r < x->n; r++) /* receives first: a message that arrives finds its buffer */
+        if (rcounts[r] > 0)
+            MPI_CHECK(MPI_Irecv(recv + rdispls[r], rcounts[r], MPI_FLOAT, r, XCHG_TAG, x->comm, &x->recv[x->nrecv++]));
+    for (int r = 0; r < x->n; r++)
+        if (scounts[r] > 0)
+            MPI_CHECK(MPI_Isend(send + sdispls[r], scounts[r], MPI_FLOAT, r, XCHG_TAG, x->comm, &x->send[x->nsend++]));
+    g_comm_seconds += MPI_Wtime() - t;
+}
+
+void ts_comm_xchg_wait_recv(ts_comm_xchg *x) {
+    double t = MPI_Wtime();
+    MPI_CHECK(MPI_Waitall(x->nrecv, x->recv, MPI_STATUSES_IGNORE));
+    x->nrecv = 0;
+    g_comm_seconds += MPI_Wtime() - t;
+}
+
+void ts_comm_xchg_wait_send(ts_comm_xchg *x) {
+    if (x->nsend == 0) return;
+    double t = MPI_Wtime();
+    MPI_CHECK(MPI_Waitall(x->nsend, x->send, MPI_STATUSES_IGNORE));
+    x->nsend = 0;
+    g_comm_seconds += MPI_Wtime() - t;
+}
+
+void ts_comm_xchg_free(ts_comm_xchg *x) {
+    if (!x) return;
+    ts_comm_xchg_wait_recv(x);
+    ts_comm_xchg_wait_send(x);
+    free(x->recv);
+    free(x->send);
+    free(x);
+}
+
 void ts_comm_gatherv_float(const float *send, int n, float *recv, const int *counts, const int *displs, int root) {
     double t = MPI_Wtime();
     MPI_CHECK(MPI_Gatherv(send, n, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, root, g_comm));

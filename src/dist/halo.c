@@ -78,6 +78,8 @@ void ts_halo_plan_init_layer(ts_halo_plan *p, const ts_tile_grid *g, int s, int 
         p->recvbuf = be->host_alloc(p->nrecv ? p->nrecv : 1);
     }
     p->bytes_per_exchange = (long)(p->nsend * sizeof(float));
+    p->pos = ts_calloc((size_t)nranks, sizeof(size_t));
+    p->xchg = ts_comm_xchg_new();
     if (g->ring > 0) {
         p->zeros = be->alloc(biggest);
         be->fill(0.0f, p->zeros, biggest);
@@ -85,6 +87,8 @@ void ts_halo_plan_init_layer(ts_halo_plan *p, const ts_tile_grid *g, int s, int 
 }
 
 void ts_halo_plan_free(ts_halo_plan *p) {
+    ts_comm_xchg_free(p->xchg); /* before the buffers go: sends in flight still read them */
+    free(p->pos);
     free(p->pieces);
     free(p->scounts);
     free(p->sdispls);
@@ -119,19 +123,29 @@ static float *local_ext(const ts_halo_plan *p, float *const *ext, int t) {
 static float *pack_send(const ts_halo_plan *p) { return p->dsend ? p->dsend : p->sendbuf; }
 static float *pack_recv(const ts_halo_plan *p) { return p->drecv ? p->drecv : p->recvbuf; }
 
-/* one exchange: send (packed, n floats, counts sc/sd) -> recv (rc/rd), staged through the host
- * buffers when the backend is a GPU and MPI may not touch its memory */
-static void exchange(const ts_halo_plan *p, float *pk_send, float *mpi_send, size_t nsend, const int *sc, const int *sd,
-                     float *pk_recv, float *mpi_recv, size_t nrecv, const int *rc, const int *rd) {
-    int staged = pk_send != mpi_send;
-    if (staged) p->be->download(mpi_send, pk_send, nsend);
+/* Starts one exchange: send (packed, n floats, counts sc/sd) -> recv (rc/rd), staged through the
+ * host buffers when the backend is a GPU and MPI may not touch its memory. The previous exchange on
+ * this plan has finished its receives (exchange_end) and its sends complete here before the buffers
+ * are packed again (ts_comm_xchg_start waits for them). */
+static void exchange_begin(ts_halo_plan *p, float *pk_send, float *mpi_send, size_t nsend, const int *sc,
+                           const int *sd, float *mpi_recv, const int *rc, const int *rd) {
+    if (pk_send != mpi_send) p->be->download(mpi_send, pk_send, nsend);
     else if (p->be->synchronize) p->be->synchronize(); /* MPI reads GPU memory: the packing must be done */
-    ts_comm_alltoallv_float(mpi_send, sc, sd, mpi_recv, rc, rd);
-    if (staged) p->be->upload(pk_recv, mpi_recv, nrecv);
+    ts_comm_xchg_start(p->xchg, mpi_send, sc, sd, mpi_recv, rc, rd);
 }
 
-void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
-    float *ps = pack_send(p), *pr = pack_recv(p);
+static void exchange_end(ts_halo_plan *p, float *pk_recv, float *mpi_recv, size_t nrecv) {
+    ts_comm_xchg_wait_recv(p->xchg);
+    if (pk_recv != mpi_recv) p->be->upload(pk_recv, mpi_recv, nrecv);
+}
+
+/* the send buffers are about to be packed: the sends of the last exchange must be complete */
+static void sends_done(ts_halo_plan *p) { ts_comm_xchg_wait_send(p->xchg); }
+
+void ts_halo_forward_begin(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(!p->pending, "ts_halo_forward_begin: an exchange of this plan is still in flight");
+    sends_done(p);
+    float *ps = pack_send(p);
     size_t off = 0;
     for (int i = 0; i < p->npieces; i++) { /* pack: pieces this rank owns, in the global order */
         const ts_halo_piece *q = &p->pieces[i];
@@ -139,34 +153,55 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
         move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 1, 0);
         off += piece_floats(p, q);
     }
-    exchange(p, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls);
+    exchange_begin(p, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls, p->recvbuf, p->rcounts, p->rdispls);
+    p->pending = 1;
+}
+
+void ts_halo_forward_end(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(p->pending == 1, "ts_halo_forward_end without ts_halo_forward_begin");
+    float *pr = pack_recv(p);
+    exchange_end(p, pr, p->recvbuf, p->nrecv);
+    p->pending = 0;
     /* unpack in the same order: received pieces are grouped by source rank */
-    size_t *pos = ts_calloc((size_t)p->nranks, sizeof(size_t));
+    for (int r = 0; r < p->nranks; r++) p->pos[r] = 0;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
-        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + pos[sr], 0, 0);
-        pos[sr] += piece_floats(p, q);
+        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + p->pos[sr], 0, 0);
+        p->pos[sr] += piece_floats(p, q);
     }
-    free(pos);
 }
 
-static void reverse(ts_halo_plan *p, float *const *ext, int clear) {
+void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
+    ts_halo_forward_begin(p, ext);
+    ts_halo_forward_end(p, ext);
+}
+
+static void reverse_begin(ts_halo_plan *p, float *const *ext, int clear) {
     /* the same pieces the other way: halo gradients go back to their owners and are added */
-    float *ps = pack_send(p), *pr = pack_recv(p);
-    size_t *pos = ts_calloc((size_t)p->nranks, sizeof(size_t));
+    TS_CHECK(!p->pending, "ts_halo_reverse_begin: an exchange of this plan is still in flight");
+    sends_done(p);
+    float *pr = pack_recv(p);
+    for (int r = 0; r < p->nranks; r++) p->pos[r] = 0;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
         float *e = local_ext(p, ext, q->dst);
-        move(p, q->dst, e, q->r, pr + p->rdispls[sr] + pos[sr], 1, 0);
+        move(p, q->dst, e, q->r, pr + p->rdispls[sr] + p->pos[sr], 1, 0);
         if (clear) move(p, q->dst, e, q->r, p->zeros, 0, 0);
-        pos[sr] += piece_floats(p, q);
+        p->pos[sr] += piece_floats(p, q);
     }
-    free(pos);
-    exchange(p, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls);
+    exchange_begin(p, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls, p->sendbuf, p->scounts, p->sdispls);
+    p->pending = 2;
+}
+
+void ts_halo_reverse_end(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(p->pending == 2, "ts_halo_reverse_end without a reverse begin");
+    float *ps = pack_send(p);
+    exchange_end(p, ps, p->sendbuf, p->nsend);
+    p->pending = 0;
     size_t off = 0;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
@@ -176,9 +211,19 @@ static void reverse(ts_halo_plan *p, float *const *ext, int clear) {
     }
 }
 
-void ts_halo_reverse(ts_halo_plan *p, float *const *ext) { reverse(p, ext, 0); }
+void ts_halo_reverse_begin(ts_halo_plan *p, float *const *ext) { reverse_begin(p, ext, 0); }
+
+void ts_halo_reverse_move_begin(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(p->zeros, "ts_halo_reverse_move needs a plan on a grid with per-layer halos");
+    reverse_begin(p, ext, 1);
+}
+
+void ts_halo_reverse(ts_halo_plan *p, float *const *ext) {
+    ts_halo_reverse_begin(p, ext);
+    ts_halo_reverse_end(p, ext);
+}
 
 void ts_halo_reverse_move(ts_halo_plan *p, float *const *ext) {
-    TS_CHECK(p->zeros, "ts_halo_reverse_move needs a plan on a grid with per-layer halos");
-    reverse(p, ext, 1);
+    ts_halo_reverse_move_begin(p, ext);
+    ts_halo_reverse_end(p, ext);
 }

@@ -261,6 +261,52 @@ static void input_levels(const ts_vgg *net, int *level) {
     }
 }
 
+static void conv_rect(const ts_vgg *net, const ts_layer *L, const float *in, int y, int x, int h, int w) {
+    if (h <= 0 || w <= 0) return;
+    net->be->conv3x3_forward_rect(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
+                                  net->prepared[L->conv], y, x, h, w, L->out);
+}
+
+/* Width of the band beside a ring on the low (lo) and high (hi) side of an owned span of n positions:
+ * at least 1 where there is a ring (the 3x3 window reaches one position out), 4 on the low side
+ * and 1..4 on the high side so the span between is a whole number of Winograd's 4-position tiles
+ * (the pieces then cost the tiles of the whole span). 0 where there is no ring. Returns 0 when the
+ * span is too short to leave an interior. */
+static int bands(int n, int lo, int hi, int *blo, int *bhi) {
+    *blo = lo ? 4 : 0;
+    int rest = n - *blo;
+    *bhi = hi && rest > 0 ? (rest - 1) % 4 + 1 : 0;
+    return rest - *bhi > 0;
+}
+
+/* conv i of a layered network over the owned part r of its input: the ring comes from the
+ * neighbours (the image's ring came with x). Where the backend computes a rect alone, the interior
+ * (whose windows stay inside r) is convolved while the ring travels, then the bands beside it. */
+static void conv_layered(ts_vgg *net, int i, const float *in, const ts_region *r) {
+    const ts_layer *L = &net->layers[i];
+    if (i == 0) {
+        conv_rect(net, L, in, r->y, r->x, r->h, r->w);
+        return;
+    }
+    float *t = (float *)in;
+    int top, bot, left, right;
+    int split = net->layout.overlap && net->be->conv_rect_windowed && net->prepared[L->conv] &&
+                bands(r->h, r->y > 0, r->y + r->h < L->in_h, &top, &bot) &&
+                bands(r->w, r->x > 0, r->x + r->w < L->in_w, &left, &right);
+    net->layout.halo(net->layout.ctx, i, t, L->in_c, L->in_h, L->in_w, TS_HALO_FILL_BEGIN);
+    int y1 = r->y + r->h, x1 = r->x + r->w;
+    if (split) conv_rect(net, L, in, r->y + top, r->x + left, r->h - top - bot, r->w - left - right);
+    net->layout.halo(net->layout.ctx, i, t, L->in_c, L->in_h, L->in_w, TS_HALO_FILL_END);
+    if (!split) {
+        conv_rect(net, L, in, r->y, r->x, r->h, r->w);
+        return;
+    }
+    conv_rect(net, L, in, r->y, r->x, top, r->w);     /* top band, full width */
+    conv_rect(net, L, in, y1 - bot, r->x, bot, r->w); /* bottom band */
+    conv_rect(net, L, in, r->y + top, r->x, r->h - top - bot, left);       /* left, between them */
+    conv_rect(net, L, in, r->y + top, x1 - right, r->h - top - bot, right); /* right */
+}
+
 void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
     const ts_backend *be = net->be;
     resize(net, H, W);
@@ -280,13 +326,8 @@ void ts_vgg_forward(ts_vgg *net, const float *x, int H, int W) {
         size_t n = ts_numel(L->out_c, L->out_h, L->out_w);
         switch (L->kind) {
         case TS_LAYER_CONV:
-            /* the ring of the input comes from the neighbours (the image's ring came with x) */
-            if (net->layered && i > 0)
-                net->layout.halo(net->layout.ctx, i, (float *)in, L->in_c, L->in_h, L->in_w, 0);
             if (net->layered) { /* outputs on the ring are never read (the ring is refilled first) */
-                const ts_region *r = &net->layout.inner[level[i]];
-                be->conv3x3_forward_rect(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
-                                         net->prepared[L->conv], r->y, r->x, r->h, r->w, L->out);
+                conv_layered(net, i, in, &net->layout.inner[level[i]]);
             } else {
                 be->conv3x3_forward(in, L->in_c, L->in_h, L->in_w, net->w[L->conv], net->b[L->conv], L->out_c,
                                     net->prepared[L->conv], L->out);
@@ -310,17 +351,31 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
     be->fill(0.0f, g, ts_numel(net->layers[top].out_c, net->layers[top].out_h, net->layers[top].out_w));
     int level[TS_VGG_MAX_LAYERS];
     input_levels(net, level);
+    float *returning = NULL; /* a gradient whose ring is on its way to the neighbours */
+    int returning_layer = 0;
     for (int i = top; i >= 0; i--) {
         ts_layer *L = &net->layers[i];
         if (inject) inject(ctx, i, g);
+        if (returning) { /* g: the losses added theirs, now the neighbours' */
+            net->layout.halo(net->layout.ctx, returning_layer, returning, net->layers[returning_layer].in_c,
+                             net->layers[returning_layer].in_h, net->layers[returning_layer].in_w, TS_HALO_RETURN_END);
+            returning = NULL;
+        }
         const float *in = i > 0 ? net->layers[i - 1].out : net->input;
         switch (L->kind) {
         case TS_LAYER_CONV:
             be->conv3x3_backward_input(g, L->out_c, L->in_h, L->in_w, net->w[L->conv], L->in_c, net->prepared[L->conv],
                                        other);
             /* what reached the input's ring belongs to the neighbours (the image's: to the caller) */
-            if (net->layered && i > 0)
-                net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, 1);
+            if (net->layered && i > 0) {
+                net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, TS_HALO_RETURN_BEGIN);
+                if (net->layout.overlap) {
+                    returning = other;
+                    returning_layer = i;
+                } else {
+                    net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, TS_HALO_RETURN_END);
+                }
+            }
             break;
         case TS_LAYER_RELU:
             be->relu_backward(L->out, g, g, ts_numel(L->out_c, L->out_h, L->out_w));
