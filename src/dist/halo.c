@@ -142,35 +142,50 @@ static void exchange_end(ts_halo_plan *p, float *pk_recv, float *mpi_recv, size_
 /* the send buffers are about to be packed: the sends of the last exchange must be complete */
 static void sends_done(ts_halo_plan *p) { ts_comm_xchg_wait_send(p->xchg); }
 
-void ts_halo_forward_begin(ts_halo_plan *p, float *const *ext) {
-    TS_CHECK(!p->pending, "ts_halo_forward_begin: an exchange of this plan is still in flight");
-    sends_done(p);
-    float *ps = pack_send(p);
+/* The pieces this rank owns, contiguous in the global order: packed to be sent (forward), or the
+ * gradient that came back for them added to the owned pixels (reverse). */
+static void walk_owned(ts_halo_plan *p, float *const *ext, float *packed, int to_packed) {
     size_t off = 0;
-    for (int i = 0; i < p->npieces; i++) { /* pack: pieces this rank owns, in the global order */
+    for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->src) != p->rank) continue;
-        move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 1, 0);
+        move(p, q->src, local_ext(p, ext, q->src), q->r, packed + off, to_packed, !to_packed);
         off += piece_floats(p, q);
     }
-    exchange_begin(p, ps, p->sendbuf, p->nsend, p->scounts, p->sdispls, p->recvbuf, p->rcounts, p->rdispls);
-    p->pending = 1;
 }
 
-void ts_halo_forward_end(ts_halo_plan *p, float *const *ext) {
-    TS_CHECK(p->pending == 1, "ts_halo_forward_end without ts_halo_forward_begin");
-    float *pr = pack_recv(p);
-    exchange_end(p, pr, p->recvbuf, p->nrecv);
-    p->pending = 0;
-    /* unpack in the same order: received pieces are grouped by source rank */
+/* The pieces of this rank's halos, grouped by the rank that owns them: set from what arrived
+ * (forward), or packed to go back to their owners and, with clear, zeroed (reverse). */
+static void walk_halos(ts_halo_plan *p, float *const *ext, float *packed, int to_packed, int clear) {
     for (int r = 0; r < p->nranks; r++) p->pos[r] = 0;
     for (int i = 0; i < p->npieces; i++) {
         const ts_halo_piece *q = &p->pieces[i];
         if (owner(p, q->dst) != p->rank) continue;
         int sr = owner(p, q->src);
-        move(p, q->dst, local_ext(p, ext, q->dst), q->r, pr + p->rdispls[sr] + p->pos[sr], 0, 0);
+        float *e = local_ext(p, ext, q->dst);
+        move(p, q->dst, e, q->r, packed + p->rdispls[sr] + p->pos[sr], to_packed, 0);
+        if (clear) move(p, q->dst, e, q->r, p->zeros, 0, 0);
         p->pos[sr] += piece_floats(p, q);
     }
+}
+
+static void begin(ts_halo_plan *p, int dir) {
+    TS_CHECK(!p->pending, "halo exchange begun while another of this plan is in flight");
+    sends_done(p);
+    p->pending = dir;
+}
+
+void ts_halo_forward_begin(ts_halo_plan *p, float *const *ext) {
+    begin(p, 1);
+    walk_owned(p, ext, pack_send(p), 1);
+    exchange_begin(p, pack_send(p), p->sendbuf, p->nsend, p->scounts, p->sdispls, p->recvbuf, p->rcounts, p->rdispls);
+}
+
+void ts_halo_forward_end(ts_halo_plan *p, float *const *ext) {
+    TS_CHECK(p->pending == 1, "ts_halo_forward_end without ts_halo_forward_begin");
+    exchange_end(p, pack_recv(p), p->recvbuf, p->nrecv);
+    p->pending = 0;
+    walk_halos(p, ext, pack_recv(p), 0, 0);
 }
 
 void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
@@ -178,37 +193,18 @@ void ts_halo_forward(ts_halo_plan *p, float *const *ext) {
     ts_halo_forward_end(p, ext);
 }
 
+/* the same pieces the other way: halo gradients go back to their owners and are added */
 static void reverse_begin(ts_halo_plan *p, float *const *ext, int clear) {
-    /* the same pieces the other way: halo gradients go back to their owners and are added */
-    TS_CHECK(!p->pending, "ts_halo_reverse_begin: an exchange of this plan is still in flight");
-    sends_done(p);
-    float *pr = pack_recv(p);
-    for (int r = 0; r < p->nranks; r++) p->pos[r] = 0;
-    for (int i = 0; i < p->npieces; i++) {
-        const ts_halo_piece *q = &p->pieces[i];
-        if (owner(p, q->dst) != p->rank) continue;
-        int sr = owner(p, q->src);
-        float *e = local_ext(p, ext, q->dst);
-        move(p, q->dst, e, q->r, pr + p->rdispls[sr] + p->pos[sr], 1, 0);
-        if (clear) move(p, q->dst, e, q->r, p->zeros, 0, 0);
-        p->pos[sr] += piece_floats(p, q);
-    }
-    exchange_begin(p, pr, p->recvbuf, p->nrecv, p->rcounts, p->rdispls, p->sendbuf, p->scounts, p->sdispls);
-    p->pending = 2;
+    begin(p, 2);
+    walk_halos(p, ext, pack_recv(p), 1, clear);
+    exchange_begin(p, pack_recv(p), p->recvbuf, p->nrecv, p->rcounts, p->rdispls, p->sendbuf, p->scounts, p->sdispls);
 }
 
 void ts_halo_reverse_end(ts_halo_plan *p, float *const *ext) {
     TS_CHECK(p->pending == 2, "ts_halo_reverse_end without a reverse begin");
-    float *ps = pack_send(p);
-    exchange_end(p, ps, p->sendbuf, p->nsend);
+    exchange_end(p, pack_send(p), p->sendbuf, p->nsend);
     p->pending = 0;
-    size_t off = 0;
-    for (int i = 0; i < p->npieces; i++) {
-        const ts_halo_piece *q = &p->pieces[i];
-        if (owner(p, q->src) != p->rank) continue;
-        move(p, q->src, local_ext(p, ext, q->src), q->r, ps + off, 0, 1);
-        off += piece_floats(p, q);
-    }
+    walk_owned(p, ext, pack_send(p), 0);
 }
 
 void ts_halo_reverse_begin(ts_halo_plan *p, float *const *ext) { reverse_begin(p, ext, 0); }
