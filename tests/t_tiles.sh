@@ -36,35 +36,35 @@ done
 # this case has two style images of different shapes, whose Gram targets the ranks compute together ----
 dir=$root/tests/fixtures/ref/two_styles
 mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
-(cd "$dir" && "$bin" "${args[@]:1}" --grad-out "$tmp/single.npy" --quiet | grep total >"$tmp/single.json")
+# exact_vs_single NAME SIZE NP GRID EXCHANGE OVERLAP: exact grad equals the single-process one at SIZE px
+exact_vs_single() {
+    local name=$1 size=$2 np=$3 grid=$4 hx=$5 overlap=$6
+    [ -e "$tmp/single$size.npy" ] ||
+        (cd "$dir" && "$bin" "${args[@]:1}" --size "$size" --grad-out "$tmp/single$size.npy" --quiet | grep total >"$tmp/single$size.json")
+    if (cd "$dir" && TESSERA_HALO_OVERLAP=$overlap mpi "$np" "$bin" "${args[@]:1}" --size "$size" --grad-out "$tmp/g.npy" \
+            --mode exact --tiles "$grid" --halo-exchange "$hx" --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
+       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single$size.json" "$tmp/single$size.npy" "$tmp/out.txt" "$tmp/g.npy" \
+           "exact$size-vs-single-$np-$grid" >"$tmp/cmp.txt"; then
+        ok "$name"
+    else
+        not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt" 2>/dev/null; tail -2 "$tmp/err.txt")"
+    fi
+}
 # both halo exchanges: a ring passed between neighbours before every conv, and one recomputed image halo;
 # the ring exchange overlapped with the convolution's interior (default) and not (TESSERA_HALO_OVERLAP=0)
 for run in "2 1x2 layer" "3 1x3 layer" "4 2x2 layer" "2 1x2 layer 0" "4 2x2 layer 0" "2 1x2 image" "3 1x3 image" \
     "4 2x2 image" "2 2x2 image"; do
     set -- $run
     overlap=${4:-1}
-    name="exact np=$1 tiles=$2 ($3 halo$([ "$overlap" = 0 ] && echo ", not overlapped")) equals single-process grad within 1e-5"
-    if (cd "$dir" && TESSERA_HALO_OVERLAP=$overlap mpi "$1" "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact \
-            --tiles "$2" --halo-exchange "$3" --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
-       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single.json" "$tmp/single.npy" "$tmp/out.txt" "$tmp/g.npy" "exact-vs-single-$1-$2" >"$tmp/cmp.txt"; then
-        ok "$name"
-    else
-        not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt" 2>/dev/null; tail -2 "$tmp/err.txt")"
-    fi
+    exact_vs_single "exact np=$1 tiles=$2 ($3 halo$([ "$overlap" = 0 ] && echo ", not overlapped")) equals single-process grad within 1e-5" \
+        64 "$1" "$2" "$3" "$overlap"
 done
 # at 224 px the first levels' owned parts are wide enough for the overlapped convolution to be cut
 # (interior while the ring travels, bands after; at 64 px every level is convolved whole)
-(cd "$dir" && "$bin" "${args[@]:1}" --size 224 --grad-out "$tmp/single224.npy" --quiet | grep total >"$tmp/single224.json")
 for run in "2 1x2" "4 2x2" "3 1x3"; do
     set -- $run
-    name="exact np=$1 tiles=$2 at 224 px (overlapped convolutions cut in pieces) equals single-process grad within 1e-5"
-    if (cd "$dir" && mpi "$1" "$bin" "${args[@]:1}" --size 224 --grad-out "$tmp/g.npy" --mode exact --tiles "$2" \
-            --halo-exchange layer --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
-       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single224.json" "$tmp/single224.npy" "$tmp/out.txt" "$tmp/g.npy" "exact224-$1-$2" >"$tmp/cmp.txt"; then
-        ok "$name"
-    else
-        not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt" 2>/dev/null; tail -2 "$tmp/err.txt")"
-    fi
+    exact_vs_single "exact np=$1 tiles=$2 at 224 px (overlapped convolutions cut in pieces) equals single-process grad within 1e-5" \
+        224 "$1" "$2" layer 1
 done
 # the start line says which exchange ran (auto: the ring when tiles = ranks)
 (cd "$dir" && mpi 2 "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact 2>&1 >/dev/null) | grep -q "halos exchanged per layer" &&

@@ -60,11 +60,9 @@ void ts_comm_bcast(void *buf, size_t bytes, int root);
 int ts_comm_max_int(int v);
 /* Element-wise sum over ranks, in place. */
 void ts_comm_sum_double(double *buf, size_t n);
-/* Per-rank counts and displacements in floats, as MPI_Alltoallv / Gatherv / Scatterv. */
-void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *sdispls, float *recv,
-                             const int *rcounts, const int *rdispls);
-/* The same exchange as non-blocking point-to-point messages (a receive from and a send to every rank
- * with a non-zero count), so a rank can compute while its pieces travel. ts_comm_xchg_start posts
+/* An all-to-all exchange (per-rank counts and displacements in floats, as MPI_Alltoallv) as
+ * non-blocking point-to-point messages (a receive from and a send to every rank with a non-zero
+ * count), so a rank can compute while its pieces travel. ts_comm_xchg_start posts
  * them; ts_comm_xchg_wait_recv waits for the receives only (time counted as communication): with a
  * shared-memory transport that reads the sender's buffer itself the data arrive even while the
  * sender computes, so ranks are not held in lockstep by the sends. The send buffer stays in use
@@ -77,6 +75,7 @@ void ts_comm_xchg_start(ts_comm_xchg *x, const float *send, const int *scounts, 
 void ts_comm_xchg_wait_recv(ts_comm_xchg *x);
 void ts_comm_xchg_wait_send(ts_comm_xchg *x);
 void ts_comm_xchg_free(ts_comm_xchg *x); /* completes the sends in flight */
+/* Per-rank counts and displacements in floats, as MPI_Gatherv / Scatterv. */
 void ts_comm_gatherv_float(const float *send, int n, float *recv, const int *counts, const int *displs, int root);
 void ts_comm_scatterv_float(const float *send, const int *counts, const int *displs, float *recv, int n, int root);
 /* Gathers one double per rank on every rank (timing summaries). */

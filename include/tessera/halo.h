@@ -3,7 +3,7 @@
  * Every local tile keeps its extended rect (owned pixels plus halo) as a 3 x ext.h x ext.w buffer in
  * its backend's memory. forward() fills each halo from the tiles that own those pixels; reverse() is
  * its adjoint: the gradient that landed in a halo is sent back and added to the owner's pixels. One
- * MPI_Alltoallv each way; the plan (which rectangles go where) is computed once per grid.
+ * exchange of non-blocking messages each way (ts_comm_xchg); the plan (which rectangles go where) is computed once per grid.
  * Pieces are packed and unpacked with the backend's region ops. On a GPU backend the packed pieces
  * travel through page-locked host buffers (one download before and one upload after each exchange),
  * or, with device_mpi, the packed GPU buffers are handed to a CUDA-aware MPI directly. */
@@ -33,9 +33,9 @@ typedef struct {
     size_t nsend, nrecv;
     long bytes_per_exchange; /* this rank's sent bytes */
     float *zeros;            /* backend memory, largest piece: clears sent halos (ts_halo_reverse_move) */
-    ts_comm_xchg *xchg;        /* the plan's messages in flight */
-    size_t *pos;               /* per source rank: unpacking position */
-    int pending;               /* 1: a forward exchange begun, 2: a reverse one, 0: none */
+    ts_comm_xchg *xchg;      /* the plan's messages in flight */
+    size_t *pos;             /* per source rank: unpacking position */
+    int pending;             /* 1: a forward exchange begun, 2: a reverse one, 0: none */
 } ts_halo_plan;
 
 /* device_mpi: only for a backend with on_device, and only when the MPI library accepts GPU buffers */
@@ -54,8 +54,9 @@ void ts_halo_reverse_move(ts_halo_plan *p, float *const *ext);
  * sends and posts the messages; end waits for what it receives and unpacks it (forward: sets the
  * halos; reverse: adds to the owned pixels). Between them the caller must not touch what is sent or
  * received: forward, the owned pixels may be read (not written) and the halos are stale until end;
- * reverse, the owned pixels that receive gradient may only be added to (end adds too). One exchange per plan is in flight at a time; every rank begins and ends the
- * same exchanges in the same order. */
+ * reverse, the owned pixels that receive gradient may only be added to (end adds too). One
+ * exchange per plan is in flight at a time; every rank begins and ends the same exchanges in the
+ * same order. */
 void ts_halo_forward_begin(ts_halo_plan *p, float *const *ext);
 void ts_halo_forward_end(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse_begin(ts_halo_plan *p, float *const *ext);

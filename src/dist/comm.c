@@ -214,13 +214,6 @@ void ts_comm_sum_double(double *buf, size_t n) {
     g_comm_seconds += MPI_Wtime() - t;
 }
 
-void ts_comm_alltoallv_float(const float *send, const int *scounts, const int *sdispls, float *recv,
-                             const int *rcounts, const int *rdispls) {
-    double t = MPI_Wtime();
-    MPI_CHECK(MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, g_comm));
-    g_comm_seconds += MPI_Wtime() - t;
-}
-
 struct ts_comm_xchg {
     MPI_Comm comm;
     int n;            /* ranks */

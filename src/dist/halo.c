@@ -124,9 +124,8 @@ static float *pack_send(const ts_halo_plan *p) { return p->dsend ? p->dsend : p-
 static float *pack_recv(const ts_halo_plan *p) { return p->drecv ? p->drecv : p->recvbuf; }
 
 /* Starts one exchange: send (packed, n floats, counts sc/sd) -> recv (rc/rd), staged through the
- * host buffers when the backend is a GPU and MPI may not touch its memory. The previous exchange on
- * this plan has finished its receives (exchange_end) and its sends complete here before the buffers
- * are packed again (ts_comm_xchg_start waits for them). */
+ * host buffers when the backend is a GPU and MPI may not touch its memory. begin() has already
+ * waited for the plan's previous sends, before the packing overwrote their buffers. */
 static void exchange_begin(ts_halo_plan *p, float *pk_send, float *mpi_send, size_t nsend, const int *sc,
                            const int *sd, float *mpi_recv, const int *rc, const int *rd) {
     if (pk_send != mpi_send) p->be->download(mpi_send, pk_send, nsend);
@@ -138,9 +137,6 @@ static void exchange_end(ts_halo_plan *p, float *pk_recv, float *mpi_recv, size_
     ts_comm_xchg_wait_recv(p->xchg);
     if (pk_recv != mpi_recv) p->be->upload(pk_recv, mpi_recv, nrecv);
 }
-
-/* the send buffers are about to be packed: the sends of the last exchange must be complete */
-static void sends_done(ts_halo_plan *p) { ts_comm_xchg_wait_send(p->xchg); }
 
 /* The pieces this rank owns, contiguous in the global order: packed to be sent (forward), or the
  * gradient that came back for them added to the owned pixels (reverse). */
@@ -171,7 +167,7 @@ static void walk_halos(ts_halo_plan *p, float *const *ext, float *packed, int to
 
 static void begin(ts_halo_plan *p, int dir) {
     TS_CHECK(!p->pending, "halo exchange begun while another of this plan is in flight");
-    sends_done(p);
+    ts_comm_xchg_wait_send(p->xchg); /* the buffers are about to be packed again */
     p->pending = dir;
 }
 

@@ -354,15 +354,14 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
     be->fill(0.0f, g, ts_numel(net->layers[top].out_c, net->layers[top].out_h, net->layers[top].out_w));
     int level[TS_VGG_MAX_LAYERS];
     input_levels(net, level);
-    float *returning = NULL; /* a gradient whose ring is on its way to the neighbours */
-    int returning_layer = 0;
+    int returning = -1; /* the conv whose input gradient (now g) has its ring on the way to the neighbours */
     for (int i = top; i >= 0; i--) {
         ts_layer *L = &net->layers[i];
         if (inject) inject(ctx, i, g);
-        if (returning) { /* g: the losses added theirs, now the neighbours' */
-            net->layout.halo(net->layout.ctx, returning_layer, returning, net->layers[returning_layer].in_c,
-                             net->layers[returning_layer].in_h, net->layers[returning_layer].in_w, TS_HALO_RETURN_END);
-            returning = NULL;
+        if (returning >= 0) { /* the losses added theirs to g, now the neighbours' */
+            const ts_layer *R = &net->layers[returning];
+            net->layout.halo(net->layout.ctx, returning, g, R->in_c, R->in_h, R->in_w, TS_HALO_RETURN_END);
+            returning = -1;
         }
         const float *in = i > 0 ? net->layers[i - 1].out : net->input;
         switch (L->kind) {
@@ -372,12 +371,8 @@ void ts_vgg_backward(ts_vgg *net, ts_vgg_inject_fn inject, void *ctx, float *dx)
             /* what reached the input's ring belongs to the neighbours (the image's: to the caller) */
             if (net->layered && i > 0) {
                 net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, TS_HALO_RETURN_BEGIN);
-                if (net->layout.overlap) {
-                    returning = other;
-                    returning_layer = i;
-                } else {
-                    net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, TS_HALO_RETURN_END);
-                }
+                if (net->layout.overlap) returning = i;
+                else net->layout.halo(net->layout.ctx, i, other, L->in_c, L->in_h, L->in_w, TS_HALO_RETURN_END);
             }
             break;
         case TS_LAYER_RELU:
