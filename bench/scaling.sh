@@ -28,20 +28,20 @@ per_eval() {
     local a b ea eb
     a=$(field "$(head -1 "$1")" "$2") b=$(field "$(tail -1 "$1")" "$2")
     ea=$(field "$(head -1 "$1")" evaluations) eb=$(field "$(tail -1 "$1")" evaluations)
-    if [ -n "$a" ] && [ "$eb" -gt "$ea" ]; then awk -v a="$a" -v b="$b" -v n="$((eb - ea))" 'BEGIN{printf "%.3f", (b-a)/n}'; else echo -; fi
+    if [ -n "$a" ] && [ "$eb" -gt "$ea" ]; then awk -v a="$a" -v b="$b" -v n="$((eb - ea))" 'BEGIN{printf "%.3f", (b-a)/n}'; else printf -- -; fi
 }
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; else print "-"}'; }
 
 # configurations: name, ranks, mode, halo exchange, TESSERA_HALO_OVERLAP
 all=("single 1 single - 1" "concurrent $n concurrent - 1" "exact-layer $n exact layer 1" "exact-layer-sync $n exact layer 0"
     "exact-image $n exact image 1" "independent $n independent image 1")
-configs=()
+want=${CONFIGS:-} configs=()
 for c in "${all[@]}"; do
     name=${c%% *}
-    [ "$name" = single ] || [ -z "${CONFIGS:-}" ] || [[ " ${CONFIGS//,/ } " == *" $name "* ]] && configs+=("$c")
+    [ "$name" = single ] || [ -z "$want" ] || [[ " ${want//,/ } " == *" $name "* ]] && configs+=("$c")
 done
 names=" $(for c in "${all[@]}"; do printf '%s ' "${c%% *}"; done)"
-for w in ${CONFIGS//,/ }; do
+for w in ${want//,/ }; do
     [[ $names == *" $w "* ]] || { echo "scaling.sh: CONFIGS: no configuration '$w' (of$names)" >&2; exit 2; }
 done
 for r in $(seq "$repeat"); do
