@@ -2,7 +2,8 @@
 # t_bench.sh - the benchmark scripts run as the README says and print the table they promise. Timings
 # are never asserted (the machines are shared); the runs are 64 px, 2 iterations, so they take seconds.
 #  - bench/scaling.sh with no CONFIGS runs all six configurations and prints one row each, with a
-#    time per evaluation and, beside the 1-rank row, an efficiency and a paired efficiency in percent;
+#    time per evaluation; every row but the 1-rank one has an efficiency and a paired efficiency in
+#    percent, the 1-rank row '-' for those and for communication and waiting;
 #  - CONFIGS picks configurations (the 1-rank run always comes along); an unknown one exits 2 naming it;
 #  - bench/cost_model.py predict and check print their efficiencies.
 # shellcheck source=tests/lib.sh
