@@ -160,9 +160,10 @@ ifeq ($(CUDA),1)
 $(BUILD)/src/backend/backend.o: CFLAGS += -DTS_CUDA_PLUGIN_PATH='"$(abspath $(CUDA_PLUGIN))"'
 endif
 
+# tests may include a module's private header (test_winograd.c: src/backend/cpu_winograd.h)
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libtessera.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests -Isrc/backend -o $@ $< $(BUILD)/libtessera.a $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -209,7 +210,7 @@ FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextr
 FUZZ_LIBS   := $(filter-out -fsanitize=%,$(LDLIBS)) $(shell $(CC) --showme:link 2>/dev/null)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-ifeq ($(wildcard include/tessera/batch.h),)
+ifeq ($(wildcard include/tessera/batch_job.h),)
 FUZZ_SRCS   := $(filter-out tests/fuzz/fuzz_job.c,$(FUZZ_SRCS)) # the job-file reader came with tessera batch
 endif
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))

@@ -14,7 +14,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/rng.h"
-#include "tessera/winograd.h"
+#include "cpu_winograd.h"
 #include "naive_conv.h"
 #include "test.h"
 

@@ -31,11 +31,11 @@ typedef struct {
  * each loss layer's output, with the global sizes the loss is normalised by. Partial sums over owned
  * regions, added across tiles, give exactly the whole image's loss. */
 typedef struct {
-    ts_region image;
+    ts_rect image;
     double image_hw; /* global H * W */
-    ts_region style[TS_MAX_LOSS_LAYERS];
+    ts_rect style[TS_MAX_LOSS_LAYERS];
     double style_m[TS_MAX_LOSS_LAYERS]; /* global positions M of the layer */
-    ts_region content[TS_MAX_LOSS_LAYERS];
+    ts_rect content[TS_MAX_LOSS_LAYERS];
     double content_m[TS_MAX_LOSS_LAYERS];
 } ts_objective_tile;
 

@@ -4,7 +4,7 @@
 #ifndef TESSERA_SUMMARY_H
 #define TESSERA_SUMMARY_H
 
-#include "tessera/batch.h"
+#include "tessera/batch_job.h"
 
 typedef enum { TS_TASK_PENDING = 0, TS_TASK_DONE = 1, TS_TASK_FAILED = 2 } ts_task_status;
 

@@ -16,10 +16,7 @@
 #define TESSERA_TILES_H
 
 #include "tessera/check.h"
-
-typedef struct {
-    int y, x, h, w; /* origin and size */
-} ts_rect;
+#include "tessera/tensor.h" /* ts_rect */
 
 typedef struct {
     int row, col;

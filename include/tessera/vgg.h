@@ -82,7 +82,7 @@ typedef enum { TS_HALO_FILL_BEGIN, TS_HALO_FILL_END, TS_HALO_RETURN_BEGIN, TS_HA
 typedef void (*ts_vgg_halo_fn)(void *ctx, int layer, float *t, int C, int h, int w, ts_vgg_halo_op op);
 typedef struct {
     int h[5], w[5];
-    ts_region inner[5];
+    ts_rect inner[5];
     ts_vgg_halo_fn halo;
     void *ctx;
     int overlap;

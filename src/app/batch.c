@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tessera/batch_job.h"
 #include "tessera/checkpoint.h"
 #include "tessera/comm.h"
 #include "tessera/dispatch.h"

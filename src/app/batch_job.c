@@ -1,6 +1,6 @@
 /* batch_job.c - job files: reading and checking them, expanding pairs x grid points into named
  * tasks, and each task's options through the option table. */
-#include "tessera/batch.h"
+#include "tessera/batch_job.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tessera/files.h"
+#include "tessera/hash.h"
 #include "tessera/run.h"
 
 #define MAX_TASKS 100000
@@ -119,12 +120,6 @@ static int value_label(const cJSON *v, char *out, size_t n) {
     } else return -1;
     sanitise(out);
     return 0;
-}
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 /* ---------- reading the job file ---------- */
@@ -395,7 +390,7 @@ static void make_task(ts_batch_job *job, ts_batch_task *t, const pair_t *p, int 
                                 job->grid_label[k][point[k]]);
     }
     if (strlen(buf) > MAX_NAME) { /* keep it a valid file name, still unique and stable */
-        uint64_t h = fnv1a(buf);
+        uint64_t h = ts_fnv1a(TS_FNV1A_START, buf, strlen(buf));
         snprintf(buf + MAX_NAME - 17, sizeof buf - (MAX_NAME - 17), "~%016llx", (unsigned long long)h);
     }
     t->name = ts_strdup(buf);

@@ -14,6 +14,7 @@
 
 #include "tessera/comm.h"
 #include "tessera/files.h"
+#include "tessera/hash.h"
 #include "tessera/stop.h"
 
 static const char MAGIC[8] = {'T', 'S', 'C', 'K', 'P', 'T', '0', '1'};
@@ -26,12 +27,6 @@ static const char TRAILER[8] = {'T', 'S', 'C', 'K', 'E', 'N', 'D', '1'};
 static const char *VOLATILE[] = {"iterations", "output", "log", "save_every", "checkpoint_every", "checkpoint_dir",
                                  "resume", "quiet", "print_every", "threads", "output_bits", "config", "max_pixels"};
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 uint64_t ts_ckpt_fingerprint(const ts_options *o, int mode, int nranks) {
     char *js = ts_options_to_json(o);
     cJSON *j = cJSON_Parse(js);
@@ -40,10 +35,10 @@ uint64_t ts_ckpt_fingerprint(const ts_options *o, int mode, int nranks) {
     for (size_t i = 0; i < sizeof VOLATILE / sizeof VOLATILE[0]; i++) cJSON_DeleteItemFromObject(j, VOLATILE[i]);
     char *flat = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    uint64_t h = fnv1a(1469598103934665603ull, flat, strlen(flat));
+    uint64_t h = ts_fnv1a(TS_FNV1A_START, flat, strlen(flat));
     free(flat);
     int32_t extra[2] = {mode, nranks};
-    return fnv1a(h, extra, sizeof extra);
+    return ts_fnv1a(h, extra, sizeof extra);
 }
 
 char *ts_ckpt_dir(const ts_options *o) {

@@ -140,7 +140,7 @@ static void bcast_weights(tstate *st) {
 
 /* ---------- per-scale set-up ---------- */
 
-static ts_region rel(ts_rect own, ts_rect ext) { return (ts_region){own.y - ext.y, own.x - ext.x, own.h, own.w}; }
+static ts_rect rel(ts_rect own, ts_rect ext) { return (ts_rect){own.y - ext.y, own.x - ext.x, own.h, own.w}; }
 
 /* The owned regions of tile t of grid g (an H x W image) at every loss layer, for losses that add up
  * across tiles. */

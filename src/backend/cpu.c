@@ -9,7 +9,7 @@
 #include "tessera/backend.h"
 #include "tessera/check.h"
 #include "tessera/scratch.h"
-#include "tessera/winograd.h"
+#include "cpu_winograd.h"
 
 /* im2col works on bands of rows so its buffer stays near this many floats whatever the image size */
 #define COL_BUDGET_FLOATS ((size_t)8 << 20)

@@ -36,7 +36,7 @@
 #include "tessera/backend.h"
 #include "tessera/check.h"
 #include "tessera/scratch.h"
-#include "tessera/winograd.h"
+#include "cpu_winograd.h"
 
 #define NXI 36                                    /* transform-domain elements per tile */
 #define DEFAULT_SCRATCH_LIMIT ((size_t)32 << 20) /* bytes for V and M of one band */

@@ -123,24 +123,24 @@ void ts_objective_set_tile(ts_objective *obj, const ts_objective_tile *tile) {
 }
 
 /* The region losses read at a layer and the position count they are normalised by. */
-static ts_region style_region(const ts_objective *obj, int i, double *M) {
+static ts_rect style_region(const ts_objective *obj, int i, double *M) {
     const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
     if (obj->tiled) {
         *M = obj->tile.style_m[i];
         return obj->tile.style[i];
     }
     *M = (double)positions(L);
-    return (ts_region){0, 0, L->out_h, L->out_w};
+    return (ts_rect){0, 0, L->out_h, L->out_w};
 }
 
-static ts_region content_region(const ts_objective *obj, int i, double *M) {
+static ts_rect content_region(const ts_objective *obj, int i, double *M) {
     const ts_layer *L = layer(obj, obj->spec.content_layer[i]);
     if (obj->tiled) {
         *M = obj->tile.content_m[i];
         return obj->tile.content[i];
     }
     *M = (double)positions(L);
-    return (ts_region){0, 0, L->out_h, L->out_w};
+    return (ts_rect){0, 0, L->out_h, L->out_w};
 }
 
 /* Adds weight x G over each style layer's owned region (normalised by the global M) into packed, after
@@ -151,7 +151,7 @@ static double *add_style_grams(ts_objective *obj, double weight, double *packed)
     for (int i = 0; i < obj->spec.nstyle; i++) {
         const ts_layer *L = layer(obj, obj->spec.style_layer[i]);
         double M;
-        ts_region r = style_region(obj, i, &M);
+        ts_rect r = style_region(obj, i, &M);
         size_t CC = (size_t)L->out_c * L->out_c;
         float scale = (float)(weight / M);
         be->gram_rect(L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, scale, obj->gram[i]);
@@ -183,12 +183,12 @@ void ts_objective_forward(ts_objective *obj, const float *x, double *partials) {
     for (int i = 0; i < sp->ncontent; i++) {
         const ts_layer *L = layer(obj, sp->content_layer[i]);
         double M;
-        ts_region r = content_region(obj, i, &M);
+        ts_rect r = content_region(obj, i, &M);
         double e = be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w,
                                    0.0f, NULL);
         *p++ += e / (4.0 * L->out_c * M);
     }
-    ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
+    ts_rect ri = obj->tiled ? obj->tile.image : (ts_rect){0, 0, H, W};
     double hw = obj->tiled ? obj->tile.image_hw : (double)H * W;
     *p += be->tv(x, 3, H, W, ri.y, ri.x, ri.h, ri.w, 0.0f, NULL) / (3.0 * hw);
 }
@@ -202,7 +202,7 @@ static void inject(void *ctx, int l, float *grad) {
     for (int i = 0; i < obj->spec.nstyle; i++) {
         if (obj->spec.style_layer[i] != l || obj->spec.style_lambda[i] == 0.0) continue;
         double M;
-        ts_region r = style_region(obj, i, &M);
+        ts_rect r = style_region(obj, i, &M);
         /* d/dF of lambda/(4C^2) sum (G-A)^2 with G = F F^T / M is lambda/(C^2 M) (G-A) F */
         float s = (float)(obj->spec.beta * obj->spec.style_lambda[i] / (C * C * M));
         be->gram_backward_rect(obj->gram[i], L->out, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
@@ -210,7 +210,7 @@ static void inject(void *ctx, int l, float *grad) {
     for (int i = 0; i < obj->spec.ncontent; i++) {
         if (obj->spec.content_layer[i] != l) continue;
         double M;
-        ts_region r = content_region(obj, i, &M);
+        ts_rect r = content_region(obj, i, &M);
         float s = (float)(obj->spec.alpha / (2.0 * C * M));
         be->sqdiff_rect(L->out, obj->content_target[i], L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, s, grad);
     }
@@ -246,7 +246,7 @@ ts_loss_terms ts_objective_backward(ts_objective *obj, const double *totals, con
     t.total = t.content + t.style + t.tv;
     if (grad) {
         ts_vgg_backward(obj->net, inject, obj, grad);
-        ts_region ri = obj->tiled ? obj->tile.image : (ts_region){0, 0, H, W};
+        ts_rect ri = obj->tiled ? obj->tile.image : (ts_rect){0, 0, H, W};
         double hw = obj->tiled ? obj->tile.image_hw : (double)H * W;
         be->tv(x, 3, H, W, ri.y, ri.x, ri.h, ri.w, (float)(sp->gamma / (3.0 * hw)), grad);
     }

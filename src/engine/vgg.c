@@ -205,7 +205,7 @@ static void resize(ts_vgg *net, int H, int W) {
         L->in_w = w;
         if (L->kind == TS_LAYER_POOL && lay) {
             TS_CHECK(level < 4, "layer %s: no layout level %d", L->name, level + 1);
-            const ts_region *a = &lay->inner[level], *b = &lay->inner[level + 1];
+            const ts_rect *a = &lay->inner[level], *b = &lay->inner[level + 1];
             TS_CHECK(a->h / 2 == b->h && a->w / 2 == b->w, "layer %s: inner %dx%d does not pool onto %dx%d", L->name,
                      a->w, a->h, b->w, b->h);
             level++;
@@ -247,7 +247,7 @@ void ts_vgg_set_layout(ts_vgg *net, const ts_vgg_layout *layout) {
  * the rings around them zero */
 static ts_pool_shape pool_shape(const ts_vgg *net, const ts_layer *L, int k) {
     if (!net->layered) return ts_pool_whole(L->in_h, L->in_w);
-    const ts_region *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
+    const ts_rect *a = &net->layout.inner[k], *b = &net->layout.inner[k + 1];
     ts_pool_shape s = {L->in_h, L->in_w, a->y, a->x, a->h, a->w, L->out_h, L->out_w, b->y, b->x};
     return s;
 }
@@ -285,7 +285,7 @@ static int bands(int n, int lo, int hi, int *blo, int *bhi) {
 /* conv i of a layered network over the owned part r of its input: the ring comes from the
  * neighbours (the image's ring came with x). Where the backend computes a rect alone, the interior
  * (whose windows stay inside r) is convolved while the ring travels, then the bands beside it. */
-static void conv_layered(ts_vgg *net, int i, const float *in, const ts_region *r) {
+static void conv_layered(ts_vgg *net, int i, const float *in, const ts_rect *r) {
     const ts_layer *L = &net->layers[i];
     if (i == 0) {
         conv_rect(net, L, in, r->y, r->x, r->h, r->w);

@@ -2,14 +2,14 @@
  * options, folder and output names. The reader takes a path, so each input is written to one
  * scratch file first. Paths inside the seeds are relative to the repository root, where
  * tests/fuzz/run.sh runs the targets, so seeds reach past the input checks.
- * Built only in trees that have the batch module (include/tessera/batch.h). */
+ * Built only in trees that have the batch module (include/tessera/batch_job.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "tessera/batch.h"
+#include "tessera/batch_job.h"
 #include "tessera/options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

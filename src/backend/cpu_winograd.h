@@ -1,13 +1,13 @@
-/* winograd.h - 3x3 'same' convolutions by Winograd F(4x4, 3x3) on the CPU: a fast path beside the
- * im2col reference of backend/cpu.c, with the same semantics (CHW float32, weights K x C x 3 x 3,
+/* cpu_winograd.h - private to the CPU backend: 3x3 'same' convolutions by Winograd F(4x4, 3x3), a
+ * fast path beside the im2col reference of backend/cpu.c, with the same semantics (CHW float32, weights K x C x 3 x 3,
  * bias K or NULL, zero padding 1, stride 1; backward overwrites dx).
  *
  * A plan holds the transformed weights U (36 * K * C floats, four times the weights) and serves both
  * directions: the backward pass uses U transposed on the 180-degree-rotated image. The plain calls
  * transform the weights on every call. Scratch per call is bounded by ts_winograd_set_scratch_limit.
  * Threads: OpenMP (omp_set_num_threads / the backend's set_threads); the GEMMs run one per thread. */
-#ifndef TESSERA_WINOGRAD_H
-#define TESSERA_WINOGRAD_H
+#ifndef TESSERA_CPU_WINOGRAD_H
+#define TESSERA_CPU_WINOGRAD_H
 
 #include <stddef.h>
 

@@ -9,8 +9,8 @@
  * the image), as in one L-BFGS evaluation.
  *
  * Build and run (after `make`, which builds build/libtessera.a):
- *   mpicc -std=c11 -O2 -Wall -Wextra -fopenmp -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-openmp \
- *     tests/bench_conv.c build/libtessera.a -L/usr/lib/x86_64-linux-gnu/openblas-openmp \
+ *   mpicc -std=c11 -O2 -Wall -Wextra -fopenmp -Iinclude -Isrc/backend -I/usr/include/x86_64-linux-gnu/openblas-openmp \
+ *     bench/bench_conv.c build/libtessera.a -L/usr/lib/x86_64-linux-gnu/openblas-openmp \
  *     -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas -lm -o build/bench_conv
  *   build/bench_conv [threads=2] [reps=5] [width=512] [height=384] */
 #include <math.h>
@@ -21,7 +21,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/rng.h"
-#include "tessera/winograd.h"
+#include "cpu_winograd.h"
 
 typedef struct {
     const char *name;
