@@ -92,7 +92,7 @@ else
 CUDA_SRCS :=
 endif
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/%.o)
-# The CUDA backend is a shared object the program opens on first use (src/backend/cuda_plugin.h): the
+# The CUDA backend is a shared object the program opens on first use (src/backend/device_plugin.h): the
 # binary is not linked with the CUDA libraries, so CPU runs do not load them. make installs it beside
 # the binary as $(BIN)-cuda.so; the build folder's copy serves the test programs.
 CUDA_PLUGIN     := $(BUILD)/libtessera-cuda.so
@@ -155,9 +155,9 @@ $(CUDA_PLUGIN_BIN): $(CUDA_PLUGIN)
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-$(BUILD)/src/backend/backend.o: $(CUDA_STAMP)
+$(BUILD)/src/backend/devices.o: $(CUDA_STAMP)
 ifeq ($(CUDA),1)
-$(BUILD)/src/backend/backend.o: CFLAGS += -DTS_CUDA_PLUGIN_PATH='"$(abspath $(CUDA_PLUGIN))"'
+$(BUILD)/src/backend/devices.o: CFLAGS += -DTS_CUDA_PLUGIN_PATH='"$(abspath $(CUDA_PLUGIN))"'
 endif
 
 # tests may include a module's private header (test_winograd.c: src/backend/cpu_winograd.h)

@@ -351,9 +351,10 @@ int main(void) {
 #ifdef TS_TEST_CUDA_PLUGIN /* test_cuda_emu: the backend built against tests/cuda_emu */
     setenv("TESSERA_CUDA_PLUGIN", TS_TEST_CUDA_PLUGIN, 1);
 #endif
-    if (!ts_cuda_built()) {
+    int cuda = ts_device_find("cuda");
+    if (!ts_device_built(cuda)) {
         char why[400];
-        ts_cuda_device_count(why, sizeof why);
+        ts_device_count(cuda, why, sizeof why);
         printf("skipped: %s\n", why);
         return 0;
     }
@@ -394,7 +395,7 @@ int main(void) {
     test_host_buffers();
 
     /* the same GEMM ops with TF32 tensor cores (printed: the accuracy cost of --gpu-math tf32) */
-    if (!ts_cuda_open(ch.device, TS_GPU_MATH_TF32, NULL, 0)) {
+    if (!ts_device_open(cuda, ch.device, TS_GPU_MATH_TF32, NULL, 0)) {
         TS_EXPECT(0, "switching the bound device to TF32");
     } else {
         mode = "tf32";

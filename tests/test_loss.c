@@ -27,9 +27,9 @@ static void spec_from(const fd_case *c, ts_loss_spec *sp) {
         sp->style_lambda[sp->nstyle++] = 1.0 + i;
     }
     for (int i = 0; i < 2 && c->content[i]; i++) sp->content_layer[sp->ncontent++] = ts_vgg_find(c->arch, c->content[i]);
-    sp->alpha = 3.0;
-    sp->beta = 50.0;
-    sp->gamma = 0.5;
+    ts_loss_spec_set_weight(sp, "content", 3.0);
+    ts_loss_spec_set_weight(sp, "style", 50.0);
+    ts_loss_spec_set_weight(sp, "tv", 0.5);
 }
 
 static double eval_total(ts_objective *obj, const float *x) { return ts_objective_eval(obj, x, NULL).total; }
@@ -58,7 +58,9 @@ static void fd_check(const fd_case *c) {
     ts_objective_set_style(&obj, styles, sh, sw, NULL, 1);
     ts_objective_set_content(&obj, content, H, W);
     ts_loss_terms t = ts_objective_eval(&obj, x, g);
-    TS_EXPECT(t.content > 0 && t.style > 0 && t.tv > 0 && fabs(t.total - (t.content + t.style + t.tv)) < 1e-9 * t.total,
+    double tc = t.term[ts_loss_term_find("content")], ts = t.term[ts_loss_term_find("style")],
+           tt = t.term[ts_loss_term_find("tv")];
+    TS_EXPECT(tc > 0 && ts > 0 && tt > 0 && fabs(t.total - (tc + ts + tt)) < 1e-9 * t.total,
               "terms positive and summing (%s %s)", ts_arch_name(c->arch), c->style[0]);
     /* directional derivative along the gradient (scaled to max 1) plus some noise: the steepest
      * direction keeps float32 rounding of the loss small against the change it measures */
@@ -96,7 +98,8 @@ static void fd_check(const fd_case *c) {
     }
     /* the loss is zero at the content when there is no style or TV term */
     ts_loss_spec only_content = sp;
-    only_content.beta = only_content.gamma = 0;
+    ts_loss_spec_set_weight(&only_content, "style", 0);
+    ts_loss_spec_set_weight(&only_content, "tv", 0);
     obj.spec = only_content;
     t = ts_objective_eval(&obj, content, g);
     double gmax = 0;
@@ -112,7 +115,8 @@ static void fd_check(const fd_case *c) {
 static void blend_check(void) {
     const ts_backend *be = ts_backend_cpu();
     ts_loss_spec sp = {.nstyle = 2, .style_layer = {ts_vgg_find(TS_VGG16, "relu1_1"), ts_vgg_find(TS_VGG16, "relu2_1")},
-                       .style_lambda = {1, 1}, .beta = 1};
+                       .style_lambda = {1, 1}};
+    ts_loss_spec_set_weight(&sp, "style", 1);
     ts_vgg_weights wt;
     ts_vgg_weights_random(TS_VGG16, 3, 16, &wt);
     ts_vgg net;

@@ -1,6 +1,9 @@
 /* test_optim.c - L-BFGS and Adam on problems with known minima; the reduce_sum hook is used for
- * every dot product (so distributed runs can make it an allreduce). */
+ * every dot product (so distributed runs can make it an allreduce). The optimiser interface: the
+ * table, and a state saved and loaded through state_io continues exactly as the optimiser it came
+ * from (what checkpoints rely on); a state of another size is refused. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "tessera/optim.h"
 #include "tessera/rng.h"
@@ -42,6 +45,103 @@ static void count_hook(double *v, int n, void *ctx) {
     (void)v;
     (void)ctx;
     hook_calls += n;
+}
+
+/* ---- an in-memory ts_state_io: what a checkpoint file does, in a byte buffer ---- */
+typedef struct {
+    ts_state_io io;
+    unsigned char buf[1 << 16];
+    size_t len, pos;
+    int ok;
+    char mismatch[256];
+} memio;
+
+static void mem_bytes(memio *m, void *p, size_t n) {
+    if (!m->ok) return;
+    if (m->io.loading) {
+        if (m->pos + n > m->len) {
+            m->ok = 0;
+            return;
+        }
+        memcpy(p, m->buf + m->pos, n);
+        m->pos += n;
+    } else {
+        if (m->len + n > sizeof m->buf) {
+            m->ok = 0;
+            return;
+        }
+        memcpy(m->buf + m->len, p, n);
+        m->len += n;
+    }
+}
+static void mem_i32(ts_state_io *io, int *v) { mem_bytes((memio *)io, v, sizeof *v); }
+static void mem_u64(ts_state_io *io, uint64_t *v) { mem_bytes((memio *)io, v, sizeof *v); }
+static void mem_f64(ts_state_io *io, double *v) { mem_bytes((memio *)io, v, sizeof *v); }
+static void mem_floats(ts_state_io *io, float *x, size_t n) { mem_bytes((memio *)io, x, sizeof(float) * n); }
+static void mem_mismatch(ts_state_io *io, const char *fmt, ...) {
+    memio *m = (memio *)io;
+    snprintf(m->mismatch, sizeof m->mismatch, "%s", fmt);
+    m->ok = 0;
+}
+static void memio_start(memio *m, int loading) {
+    m->io = (ts_state_io){loading, mem_i32, mem_u64, mem_f64, mem_floats, mem_mismatch};
+    m->pos = 0;
+    m->ok = 1;
+    m->mismatch[0] = 0;
+    if (!loading) m->len = 0;
+}
+
+/* Five steps, save, load into a fresh optimiser; both go on five more steps from the same x: equal */
+static void state_round_trip(const ts_backend *be, const char *name) {
+    const ts_optimizer *k = ts_optimizer_find(name);
+    ts_optim_params p = {.be = be, .n = N, .history = 4, .learning_rate = 0.01};
+    float *x = be->alloc(N), *y = be->alloc(N);
+    for (int i = 0; i < N; i += 2) x[i] = -1.2f, x[i + 1] = 1.0f;
+    ts_optim a, b;
+    ts_optim_init(&a, k, &p);
+    for (int i = 0; i < 5; i++) ts_optim_step(&a, x, rosen, NULL);
+    static memio m;
+    memio_start(&m, 0);
+    k->state_io(a.state, &m.io);
+    TS_EXPECT(m.ok && m.len > sizeof(float) * N, "%s: state saved (%zu bytes)", name, m.len);
+    ts_optim_init(&b, k, &p);
+    memio_start(&m, 1);
+    k->state_io(b.state, &m.io);
+    TS_EXPECT(m.ok && m.pos == m.len, "%s: state loaded, every byte read (%zu of %zu)", name, m.pos, m.len);
+    memcpy(y, x, sizeof(float) * N);
+    for (int i = 0; i < 5; i++) {
+        ts_optim_step(&a, x, rosen, NULL);
+        ts_optim_step(&b, y, rosen, NULL);
+    }
+    TS_EXPECT(memcmp(x, y, sizeof(float) * N) == 0, "%s: the loaded state continues bit for bit", name);
+    TS_EXPECT(ts_optim_iterations(&a) == ts_optim_iterations(&b) && ts_optim_iterations(&a) == 10 &&
+                  ts_optim_evaluations(&a) == ts_optim_evaluations(&b),
+              "%s: counters carried (%d/%d iterations, %d/%d evaluations)", name, ts_optim_iterations(&a),
+              ts_optim_iterations(&b), ts_optim_evaluations(&a), ts_optim_evaluations(&b));
+    /* a state for another vector length is refused */
+    ts_optim c;
+    ts_optim_params q = p;
+    q.n = N / 2;
+    ts_optim_init(&c, k, &q);
+    memio_start(&m, 1);
+    k->state_io(c.state, &m.io);
+    TS_EXPECT(!m.ok && m.mismatch[0], "%s: a state of %d values does not load into one of %d", name, N, N / 2);
+    ts_optim_free(&a);
+    ts_optim_free(&b);
+    ts_optim_free(&c);
+    TS_EXPECT(a.state == NULL, "%s: ts_optim_free releases the state", name);
+    be->free(x);
+    be->free(y);
+}
+
+static void optimizer_table(void) {
+    const ts_optimizer *l = ts_optimizer_find("lbfgs"), *a = ts_optimizer_find("adam");
+    TS_EXPECT(l && a && l != a && ts_optimizer_find("sgd") == NULL, "the table finds lbfgs and adam, nothing else");
+    TS_EXPECT(l && a && ts_optimizer_by_id(l->id) == l && ts_optimizer_by_id(a->id) == a && l->id != a->id &&
+                  ts_optimizer_by_id(0) == NULL,
+              "checkpoint ids are distinct, not 0, and lead back to their optimiser");
+    TS_EXPECT(strcmp(ts_optimizer_choices(), "lbfgs|adam") == 0, "--optimizer takes the table's names (%s)",
+              ts_optimizer_choices());
 }
 
 int main(void) {
@@ -105,5 +205,9 @@ int main(void) {
     TS_EXPECT(ad.iter == 2000 && ad.nevals == 2000, "Adam counts steps and evaluations");
     ts_adam_free(&ad);
     be->free(x);
+
+    optimizer_table();
+    state_round_trip(be, "lbfgs");
+    state_round_trip(be, "adam");
     return ts_test_summary();
 }

@@ -1,6 +1,6 @@
 /* backend.h - the op table. Every op the network, the losses and the optimisers need, with a CPU
- * reference implementation (backend/cpu*.c) and a CUDA + cuBLAS one (backend/cuda*.cu) behind the
- * same verbs. Pointers passed to ops live where the backend keeps its memory (host for CPU, device
+ * reference implementation (backend/cpu*.c) and a device one per GPU kind (today CUDA + cuBLAS,
+ * backend/cuda*.cu, loaded as a plugin: devices.c) behind the same verbs. Pointers passed to ops live where the backend keeps its memory (host for CPU, device
  * for CUDA); alloc/upload/download move data, and code outside the backend never dereferences them.
  * No MPI here. Reductions return double. */
 #ifndef TESSERA_BACKEND_H
@@ -128,44 +128,53 @@ typedef struct ts_backend {
 } ts_backend;
 
 const ts_backend *ts_backend_cpu(void);
-/* "cpu" or "cuda"; NULL if unknown or not built. "cuda" is usable only after ts_backend_select (or
- * ts_cuda_open) has bound a device. */
+/* "cpu" or a device kind ("cuda"); NULL if unknown or not loaded. A device kind's backend is usable
+ * only after ts_backend_select (or ts_device_open) has bound a device. */
 const ts_backend *ts_backend_by_name(const char *name);
 
-/* ---- choosing a backend (--backend cpu|cuda|auto) ---- */
+/* ---- choosing a backend (--backend cpu|<device kind>|auto) ---- */
 
 typedef enum { TS_GPU_MATH_FP32 = 0, TS_GPU_MATH_TF32 = 1 } ts_gpu_math;
 
 typedef struct {
     const ts_backend *be;
-    int device;            /* CUDA device index, -1 on the CPU */
-    int device_count;      /* CUDA devices this process sees (0 without CUDA or without a GPU) */
+    const char *kind;      /* the device kind's label ("CUDA") chosen or tried; NULL with --backend cpu */
+    int device;            /* device index, -1 on the CPU */
+    int device_count;      /* devices of that kind this process sees (0 without the plugin or a GPU) */
     char device_name[160]; /* e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 1980 MHz)", "" on the CPU */
     int fell_back;         /* "auto" found no usable GPU and chose the CPU */
     char why[400];         /* why there is no GPU (fallback notice or error message) */
 } ts_backend_choice;
 
-/* name: "cpu", "cuda" or "auto". A GPU is picked as local_rank % (devices visible), so one rank per
- * GPU on each node needs no set-up. Returns 0, or -1 with out->why set ("cuda" without a usable GPU,
- * an unknown name). At most one device per process: a second select of CUDA keeps the first device. */
+/* name: "cpu", a device kind ("cuda") or "auto" (the first kind with a usable device, else the
+ * CPU). A device is picked as local_rank % (devices visible), so one rank per GPU on each node needs
+ * no set-up. Returns 0, or -1 with out->why set (a kind without a usable device, an unknown name).
+ * At most one device per process: a second select of a kind keeps the first device. */
 int ts_backend_select(const char *name, int local_rank, ts_gpu_math math, ts_backend_choice *out);
+/* What --backend takes: "cpu|cuda|auto" (the device kinds of devices.c between cpu and auto). */
+const char *ts_backend_choices(void);
 /* "fp32" / "tf32"; 0 ok, -1 unknown */
 int ts_gpu_math_parse(const char *s, ts_gpu_math *out);
 
-/* ---- the CUDA backend (these exist in every build; without CUDA they report that) ----
- * The backend itself is a shared object loaded on first use (src/backend/cuda_plugin.h), so CPU runs
- * never load the CUDA libraries. */
+/* ---- device backends: one plugin per kind (src/backend/devices.c, device_plugin.h) ----
+ * A plugin is a shared object loaded on first use, so CPU runs never load the device libraries.
+ * These exist in every build; a kind that was not built reports that. k: 0 .. ts_device_kinds()-1. */
 
-/* 1 if the CUDA backend can be loaded (built, and the CUDA libraries present). */
-int ts_cuda_built(void);
-/* CUDA devices visible to this process; 0 with why set when there are none or no driver. */
-int ts_cuda_device_count(char *why, size_t n);
-/* Binds this process to the device and sets the math mode of the convolution/Gram GEMMs; returns
- * the CUDA backend, or NULL with why (no such device, no driver, a context that cannot be made). */
-const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *why, size_t n);
-/* The bound device as "NAME (sm_XY, N SMs, C MHz)" (compute capability, multiprocessors, maximum SM
- * clock); "" when none is bound. */
-void ts_cuda_describe(char *buf, size_t n);
+int ts_device_kinds(void);
+const char *ts_device_kind_name(int k);  /* as --backend names it: "cuda" */
+const char *ts_device_kind_label(int k); /* in messages: "CUDA" */
+int ts_device_find(const char *name);    /* the kind's index, -1 when none */
+/* 1 if kind k's plugin can be loaded (built, and its libraries present). */
+int ts_device_built(int k);
+/* devices of kind k visible to this process; 0 with why set when there are none or no driver. */
+int ts_device_count(int k, char *why, size_t n);
+/* Binds this process to a device and sets the math mode of the convolution/Gram GEMMs; returns the
+ * backend, or NULL with why (no such device, no driver, a context that cannot be made). */
+const ts_backend *ts_device_open(int k, int device, ts_gpu_math math, char *why, size_t n);
+/* The bound device as "NAME (sm_XY, N SMs, C MHz)"; "" when none is bound. */
+void ts_device_describe(int k, char *buf, size_t n);
+/* kind k's op table once a device is bound, else NULL */
+const ts_backend *ts_device_bound(int k);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* check.h - fatal errors, input errors, checked allocation.
  *
- * Two kinds of failure (DESIGN.md section 6):
+ * Two kinds of failure (docs/DESIGN.md §6):
  *  - system failures (out of memory, IO, MPI, CUDA) go through ts_fatal(), which prints
  *    "[rank r] file:line: message" and aborts every rank through the abort hook;
  *  - input problems (bad image, bad weights, bad config) are returned to the caller as an error

@@ -38,12 +38,11 @@ typedef struct {
     double elapsed;
 } ts_ckpt_pos;
 
-/* What a rank saves: its position, its optimiser (one of the two, or neither) and its image blocks
- * (backend memory: the owned pixels, or one block per tile). */
+/* What a rank saves: its position, its optimiser's state (through the optimiser's state function;
+ * NULL: none) and its image blocks (backend memory: the owned pixels, or one block per tile). */
 typedef struct {
     ts_ckpt_pos pos;
-    ts_lbfgs *lbfgs;
-    ts_adam *adam;
+    ts_optim *opt;
     int nblocks;
     float *const *blocks;
     const size_t *sizes;

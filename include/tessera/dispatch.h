@@ -6,10 +6,6 @@
 
 #include "tessera/options.h"
 
-/* TS_MODE_* (tiled.h) for o->mode on the current communicator: auto is single on one rank, exact
- * on more. Not collective. */
-int ts_dispatch_mode(const ts_options *o);
-
 /* Collective over the current communicator; every rank passes the same options. Returns 0; -1 on
  * the communicator's rank 0 with err set (an input problem, found before or while running); -2 on
  * other ranks when the job failed (in the single mode they wait, asleep, for rank 0 to finish). */

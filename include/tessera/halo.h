@@ -13,6 +13,7 @@
 #include "tessera/backend.h"
 #include "tessera/comm.h"
 #include "tessera/tiles.h"
+#include "tessera/vgg.h"
 
 typedef struct {
     int src, dst; /* owner tile, tile whose halo needs the pixels */
@@ -62,5 +63,27 @@ void ts_halo_forward_end(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse_begin(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse_move_begin(ts_halo_plan *p, float *const *ext);
 void ts_halo_reverse_end(ts_halo_plan *p, float *const *ext);
+
+
+/* ---- the per-layer rings of exact mode (one tile per rank) ----
+ * A network's halo hook (vgg.h, ts_vgg_layout) that fills the ring of every conv input from the
+ * neighbours and returns the ring's gradient to them: one plan per (layer stride, channels), made on
+ * first use. */
+typedef struct {
+    ts_tile_grid grid; /* with its ring set (ts_tiles_set_ring) */
+    int tile;          /* this rank's */
+    ts_arch arch;
+    int nranks, rank, device_mpi;
+    const ts_backend *be;
+    ts_halo_plan plans[TS_VGG_MAX_CONVS];
+    int nplans;
+} ts_layer_halos;
+
+void ts_layer_halos_init(ts_layer_halos *h, const ts_tile_grid *g, int tile, ts_arch arch, int nranks, int rank,
+                         const ts_backend *be, int device_mpi);
+/* The layout of this rank's tile for ts_vgg_set_layout: tensor sizes, owned parts, the hook (on h,
+ * which must outlive the network's use of it); overlap as the layout's. */
+ts_vgg_layout ts_layer_halos_layout(ts_layer_halos *h, int overlap);
+void ts_layer_halos_free(ts_layer_halos *h);
 
 #endif

@@ -1,10 +1,15 @@
-/* loss.h - the objective of DESIGN.md section 1: content, style (Gram) and total-variation terms.
+/* loss.h - the objective (docs/DESIGN.md §1): a list of loss terms over the VGG features.
  *
  *   G(F) = F F^T / M;  A_l = sum_s b_s G(F_l(style_s))
  *   E_style   = sum_l lambda_l / (4 C_l^2) * sum_ij (G(F_l(x)) - A_l)_ij^2
  *   E_content = sum_c 1 / (4 C M) * sum (F_c(x) - F_c(content))^2
  *   E_tv      = 1 / (3 H W) * sum (horizontal and vertical squared differences of the [0,1] image)
- *   L = alpha E_content + beta E_style + gamma E_tv, gradient w.r.t. the [0,1] RGB image.
+ *   L = sum_t w_t E_t (w = alpha, beta, gamma), gradient w.r.t. the [0,1] RGB image.
+ *
+ * The terms are the rows of the table in src/engine/loss_terms.c, in that order everywhere: the log
+ * lines, grad's JSON, the packed partial sums that tiled runs add across ranks. Each term is a file
+ * (src/engine/loss_<name>.c) with the functions of src/engine/loss_term.h; its weight is the option
+ * --<name>-weight. A new term is its file, a row in the table and its weight option.
  */
 #ifndef TESSERA_LOSS_H
 #define TESSERA_LOSS_H
@@ -12,6 +17,8 @@
 #include "tessera/vgg.h"
 
 #define TS_MAX_LOSS_LAYERS 16
+#define TS_MAX_LOSS_TERMS 8
+#define TS_LOSS_STRIDES 5 /* layer strides 1, 2, 4, 8, 16 */
 
 typedef struct {
     int nstyle;
@@ -19,37 +26,44 @@ typedef struct {
     double style_lambda[TS_MAX_LOSS_LAYERS];
     int ncontent;
     int content_layer[TS_MAX_LOSS_LAYERS];
-    double alpha, beta, gamma;
+    double weight[TS_MAX_LOSS_TERMS]; /* per term, in table order (alpha, beta, gamma) */
 } ts_loss_spec;
 
-/* The weighted terms: content = alpha E_content, style = beta E_style, tv = gamma E_tv. */
+/* The terms of one evaluation: term[t] is the weighted w_t E_t, total their sum. */
 typedef struct {
-    double total, content, style, tv;
+    double total;
+    double term[TS_MAX_LOSS_TERMS];
 } ts_loss_terms;
 
-/* Where the losses are read when the image is split into tiles: the owned region of the image and of
- * each loss layer's output, with the global sizes the loss is normalised by. Partial sums over owned
- * regions, added across tiles, give exactly the whole image's loss. */
+/* The table of terms: how many, each one's name ("content", "style", "tv": the keys of log lines and
+ * grad's JSON), and the index of a name (-1 if none). */
+int ts_loss_nterms(void);
+const char *ts_loss_term_name(int t);
+int ts_loss_term_find(const char *name);
+/* Sets the weight of the named term (a term that does not exist is a bug). */
+void ts_loss_spec_set_weight(ts_loss_spec *spec, const char *term, double weight);
+
+/* Where the losses are read when the image is split into tiles: the tile's owned part at each layer
+ * stride 2^k (k = 0..4), in the tile tensor's coordinates, and the whole image's size, by which the
+ * losses are normalised (M = floor(H/s) floor(W/s) at stride s). Partial sums over owned parts,
+ * added across tiles, give exactly the whole image's loss. */
 typedef struct {
-    ts_rect image;
-    double image_hw; /* global H * W */
-    ts_rect style[TS_MAX_LOSS_LAYERS];
-    double style_m[TS_MAX_LOSS_LAYERS]; /* global positions M of the layer */
-    ts_rect content[TS_MAX_LOSS_LAYERS];
-    double content_m[TS_MAX_LOSS_LAYERS];
+    ts_rect own[TS_LOSS_STRIDES];
+    int H, W;
 } ts_objective_tile;
 
 typedef struct {
     ts_vgg *net;
     ts_loss_spec spec;
+    void *state[TS_MAX_LOSS_TERMS]; /* what a term keeps (its targets), by table index */
+    /* the style term's, which the drivers reach through the calls below */
     float *style_target[TS_MAX_LOSS_LAYERS]; /* C x C, backend memory */
     float *gram[TS_MAX_LOSS_LAYERS];         /* G(x) - A after an evaluation */
-    float *content_target[TS_MAX_LOSS_LAYERS];
+    float *stage; /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
     int content_h, content_w; /* input size the content targets were taken at */
     int tiled;
     ts_objective_tile tile;
     double *partials; /* this evaluation's packed partial sums */
-    float *stage;     /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
     ts_loss_terms last;
     /* Optional hook run once per evaluation on the packed partial sums (style Grams, content and TV
      * sums) before the loss is formed: where distributed modes add the tiles' partials. */

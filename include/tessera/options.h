@@ -44,7 +44,7 @@ typedef struct {
     int cuda_aware_mpi;
     char *conv; /* auto | im2col | winograd */
     /* loss */
-    double content_weight, style_weight, tv_weight;
+    double loss_weight[TS_MAX_LIST]; /* --<term>-weight, by loss-term index (loss.h); NaN: the preset's */
     char *style_layers[TS_MAX_LIST];
     int nstyle_layers;
     double layer_weights[TS_MAX_LIST];

@@ -2,7 +2,7 @@
  *
  * File layout: 8-byte little-endian header length N, N bytes of JSON header, then the data region.
  * The header maps tensor names to {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to
- * the data region) and may hold "__metadata__" (string -> string). Every check of DESIGN.md section 2
+ * the data region) and may hold "__metadata__" (string -> string). Every check of docs/DESIGN.md §2
  * is made: header length within the file, JSON well formed, every offset pair inside the data region,
  * begin <= end, regions non-overlapping, dtype size x shape = byte count, supported dtype.
  * Tensors are converted to float32 on load (F32, F16, BF16 accepted).

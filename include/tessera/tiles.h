@@ -61,6 +61,9 @@ ts_tile ts_tiles_tile(const ts_tile_grid *g, int t);
  * floor(pixel ext size / s). Both rects are in the global map's coordinates. s = 1: ts_tiles_tile. */
 ts_tile ts_tiles_layer(const ts_tile_grid *g, int t, int s);
 
+/* Tile t's owned part at stride s inside its extended rect (in the extended tensor's coordinates). */
+ts_rect ts_tiles_owned_in_ext(const ts_tile_grid *g, int t, int s);
+
 /* Copies tile t's extended rect of an nch x H x W image into tile (nch x ext.h x ext.w). */
 void ts_tiles_crop(const ts_tile_grid *g, int t, int nch, const float *image, float *tile);
 

@@ -18,7 +18,7 @@
 #include "tessera/progress.h"
 #include "tessera/stop.h"
 #include "tessera/summary.h"
-#include "tessera/tiled.h"
+#include "tessera/job.h"
 
 typedef struct {
     const char *job_path;
@@ -167,7 +167,7 @@ static task_result run_task(const ts_batch_job *job, int t, int group, ts_err *e
         remove_marker(job, t, "FAILED");
     }
     if (rc == 0) rc = ts_batch_task_options(job, t, &o, err); /* checked at load: every rank gets the same */
-    if (rc == 0 && !ts_options_given(&o, "threads")) o.threads = ts_threads_per_rank(0); /* ranks share a node's cores */
+    if (rc == 0 && !ts_options_given(&o, "threads")) o.threads = ts_job_threads(0, ts_comm_local_size()); /* ranks share a node's cores */
     if (rc == 0 && leader) {
         char *cfg = ts_options_to_json(&o), *p = ts_batch_task_path(job, t, "config.json");
         rc = ts_file_write_atomic(p, cfg, strlen(cfg), err);

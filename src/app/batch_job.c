@@ -14,7 +14,7 @@
 
 #include "tessera/files.h"
 #include "tessera/hash.h"
-#include "tessera/run.h"
+#include "tessera/job.h"
 
 #define MAX_TASKS 100000
 #define MAX_NAME 200

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,79 +112,129 @@ void ts_ckpt_remove(const char *dir) {
     rmdir(dir);
 }
 
-/* ---------- writing ---------- */
+/* ---------- the file: one stream type for both directions ---------- */
 
+/* A checkpoint file being written or read. It is the optimisers' ts_state_io, so their state
+ * functions write and read through it; once a transfer fails (a short read or write), the rest do
+ * nothing and leave their fields as they were. */
 typedef struct {
+    ts_state_io io;
     FILE *f;
     const ts_backend *be;
-    float *buf;
+    float *buf; /* CHUNK floats between the file and backend memory */
     int ok;
-} writer;
+    char mismatch[256]; /* set when a loaded value does not fit this run */
+} stream;
 
-static void w_bytes(writer *w, const void *p, size_t n) {
-    if (w->ok && n && fwrite(p, 1, n, w->f) != n) w->ok = 0;
+static void xfer(stream *s, void *p, size_t n) {
+    if (!s->ok || !n) return;
+    if ((s->io.loading ? fread(p, 1, n, s->f) : fwrite(p, 1, n, s->f)) != n) s->ok = 0;
 }
-static void w_i32(writer *w, int v) {
-    int32_t x = v;
-    w_bytes(w, &x, sizeof x);
+static void x_i32(ts_state_io *io, int *v) {
+    stream *s = (stream *)io;
+    int32_t x = *v;
+    xfer(s, &x, sizeof x);
+    if (s->ok) *v = x;
 }
-static void w_u64(writer *w, uint64_t v) { w_bytes(w, &v, sizeof v); }
-static void w_f64(writer *w, double v) { w_bytes(w, &v, sizeof v); }
-static void w_floats(writer *w, const float *x, size_t n) {
-    w_u64(w, n);
-    for (size_t i = 0; i < n && w->ok; i += CHUNK) {
+static void x_u64(ts_state_io *io, uint64_t *v) {
+    stream *s = (stream *)io;
+    uint64_t x = *v;
+    xfer(s, &x, sizeof x);
+    if (s->ok) *v = x;
+}
+static void x_f64(ts_state_io *io, double *v) {
+    stream *s = (stream *)io;
+    double x = *v;
+    xfer(s, &x, sizeof x);
+    if (s->ok) *v = x;
+}
+/* a float vector of backend memory, preceded by its length (which must be n when loading) */
+static void x_floats(ts_state_io *io, float *x, size_t n) {
+    stream *s = (stream *)io;
+    uint64_t len = n;
+    x_u64(io, &len);
+    if (len != n) s->ok = 0;
+    for (size_t i = 0; i < n && s->ok; i += CHUNK) {
         size_t k = n - i < CHUNK ? n - i : CHUNK;
-        w->be->download(w->buf, x + i, k);
-        w_bytes(w, w->buf, sizeof(float) * k);
+        if (!io->loading) s->be->download(s->buf, x + i, k);
+        xfer(s, s->buf, sizeof(float) * k);
+        if (io->loading && s->ok) s->be->upload(x + i, s->buf, k);
     }
+}
+static void x_mismatch(ts_state_io *io, const char *fmt, ...) {
+    stream *s = (stream *)io;
+    va_list ap;
+    va_start(ap, fmt);
+    if (s->ok) vsnprintf(s->mismatch, sizeof s->mismatch, fmt, ap);
+    va_end(ap);
+    s->ok = 0;
 }
 
-static void write_body(writer *w, const ts_ckpt_cfg *cfg, const ts_ckpt_data *d) {
-    w_bytes(w, MAGIC, sizeof MAGIC);
-    w_u64(w, cfg->fingerprint);
-    w_i32(w, cfg->rank);
-    w_i32(w, cfg->nranks);
-    w_i32(w, d->pos.scale);
-    w_i32(w, d->pos.iter);
-    w_i32(w, d->pos.global_iter);
-    w_i32(w, d->pos.tile);
-    w_i32(w, d->pos.active);
-    w_f64(w, d->pos.elapsed);
-    if (d->lbfgs) {
-        const ts_lbfgs *o = d->lbfgs;
-        w_i32(w, 1);
-        w_u64(w, o->n);
-        w_i32(w, o->m);
-        w_i32(w, o->count);
-        w_i32(w, o->head);
-        w_i32(w, o->iter);
-        w_i32(w, o->nevals);
-        w_i32(w, o->started);
-        w_f64(w, o->f);
-        w_floats(w, o->g, o->n);
-        for (int i = 0; i < o->m; i++) {
-            w_i32(w, o->s[i] != NULL);
-            if (!o->s[i]) continue;
-            w_f64(w, o->rho[i]);
-            w_floats(w, o->s[i], o->n);
-            w_floats(w, o->y[i], o->n);
-        }
-    } else if (d->adam) {
-        const ts_adam *o = d->adam;
-        w_i32(w, 2);
-        w_u64(w, o->n);
-        w_i32(w, o->iter);
-        w_i32(w, o->nevals);
-        w_f64(w, o->f);
-        w_floats(w, o->m, o->n);
-        w_floats(w, o->v, o->n);
-    } else {
-        w_i32(w, 0);
-    }
-    w_i32(w, d->nblocks);
-    for (int b = 0; b < d->nblocks; b++) w_floats(w, d->blocks[b], d->sizes[b]);
-    w_bytes(w, TRAILER, sizeof TRAILER);
+static int stream_open(stream *s, const char *path, int loading, const ts_backend *be) {
+    memset(s, 0, sizeof *s);
+    s->io = (ts_state_io){loading, x_i32, x_u64, x_f64, x_floats, x_mismatch};
+    s->f = fopen(path, loading ? "rb" : "wb");
+    s->be = be;
+    s->ok = s->f != NULL;
+    if (be) s->buf = ts_malloc(sizeof(float) * CHUNK);
+    return s->ok ? 0 : -1;
 }
+
+/* 0, or -1 when a write failed (data are synced to disk before the file is closed) */
+static int stream_close(stream *s) {
+    int ok = s->ok;
+    if (s->f && !s->io.loading && (fflush(s->f) != 0 || fsync(fileno(s->f)) != 0)) ok = 0;
+    if (s->f && fclose(s->f) != 0 && !s->io.loading) ok = 0;
+    free(s->buf);
+    s->f = NULL;
+    s->buf = NULL;
+    return ok ? 0 : -1;
+}
+
+/* the header: magic, who wrote it, and where the run was */
+static void header_io(stream *s, uint64_t *fingerprint, int *rank, int *nranks, ts_ckpt_pos *pos) {
+    char magic[8];
+    memcpy(magic, MAGIC, sizeof magic);
+    xfer(s, magic, sizeof magic);
+    if (!s->ok || memcmp(magic, MAGIC, sizeof MAGIC)) { /* on loading; a failed write is reported by its caller */
+        s->ok = 0;
+        snprintf(s->mismatch, sizeof s->mismatch, "not a Tessera checkpoint (or one of another version)");
+        return;
+    }
+    ts_state_io *io = &s->io;
+    io->u64(io, fingerprint);
+    int *const ints[] = {rank, nranks, &pos->scale, &pos->iter, &pos->global_iter, &pos->tile, &pos->active};
+    ts_state_io_ints(io, ints, 7);
+    io->f64(io, &pos->elapsed);
+}
+
+static const char *optimizer_label(int id) {
+    const ts_optimizer *k = ts_optimizer_by_id(id);
+    return id == 0 ? "no optimiser" : k ? k->label : "an unknown optimiser's";
+}
+
+/* after the header: the optimiser's id (0: none) and state, the image blocks, the trailer */
+static void body_io(stream *s, ts_ckpt_data *d) {
+    ts_state_io *io = &s->io;
+    int want = d->opt ? d->opt->kind->id : 0, kind = want;
+    io->i32(io, &kind);
+    if (s->ok && kind != want) {
+        io->mismatch(io, "checkpoint holds %s state, the run uses %s", optimizer_label(kind),
+                     want ? d->opt->kind->label : "none");
+        return;
+    }
+    if (d->opt) d->opt->kind->state_io(d->opt->state, io);
+    int nb = d->nblocks;
+    io->i32(io, &nb);
+    if (nb != d->nblocks) s->ok = 0;
+    for (int b = 0; b < d->nblocks; b++) io->floats(io, d->blocks[b], d->sizes[b]);
+    char tr[8];
+    memcpy(tr, TRAILER, sizeof tr);
+    xfer(s, tr, sizeof tr);
+    if (memcmp(tr, TRAILER, sizeof TRAILER)) s->ok = 0;
+}
+
+/* ---------- writing ---------- */
 
 static int agree(const ts_ckpt_cfg *cfg, int failed) { return cfg->collective ? ts_comm_max_int(failed) : failed; }
 
@@ -234,24 +285,27 @@ int ts_ckpt_save(const ts_ckpt_cfg *cfg, const ts_backend *be, const ts_ckpt_dat
     size_t n = strlen(path) + 8;
     char *tmp = ts_malloc(n);
     snprintf(tmp, n, "%s.tmp", path);
-    writer w = {fopen(tmp, "wb"), be, ts_malloc(sizeof(float) * CHUNK), 1};
-    if (!w.f) w.ok = 0;
-    else {
-        write_body(&w, cfg, d);
-        if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) w.ok = 0;
-        if (fclose(w.f) != 0) w.ok = 0;
+    stream s;
+    int ok = stream_open(&s, tmp, 0, be) == 0;
+    if (ok) {
+        uint64_t fp = cfg->fingerprint;
+        int rank = cfg->rank, nranks = cfg->nranks;
+        ts_ckpt_pos pos = d->pos;
+        ts_ckpt_data body = *d; /* the state functions take non-const pointers; saving only reads them */
+        header_io(&s, &fp, &rank, &nranks, &pos);
+        body_io(&s, &body);
     }
-    if (w.ok && rename(tmp, path) != 0) w.ok = 0;
-    if (!w.ok) {
+    ok = stream_close(&s) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
         ts_fail(err, "%s: cannot write the checkpoint: %s", path, strerror(errno));
         unlink(tmp);
     }
-    free(w.buf);
     free(tmp);
     free(path);
-    if (agree(cfg, !w.ok)) {
+    if (agree(cfg, !ok)) {
         free(gdir);
-        return w.ok ? ts_fail(err, "another rank could not write its checkpoint") : -1;
+        return ok ? ts_fail(err, "another rank could not write its checkpoint") : -1;
     }
     failed = 0;
     if (cfg->rank == 0) {
@@ -275,63 +329,20 @@ int ts_ckpt_save(const ts_ckpt_cfg *cfg, const ts_backend *be, const ts_ckpt_dat
 
 /* ---------- reading ---------- */
 
-typedef struct {
-    FILE *f;
-    const ts_backend *be;
-    float *buf;
-    int ok;
-} reader;
-
-static void r_bytes(reader *r, void *p, size_t n) {
-    if (r->ok && n && fread(p, 1, n, r->f) != n) r->ok = 0;
-}
-static int r_i32(reader *r) {
-    int32_t x = 0;
-    r_bytes(r, &x, sizeof x);
-    return x;
-}
-static uint64_t r_u64(reader *r) {
-    uint64_t x = 0;
-    r_bytes(r, &x, sizeof x);
-    return x;
-}
-static double r_f64(reader *r) {
-    double x = 0;
-    r_bytes(r, &x, sizeof x);
-    return x;
-}
-/* reads a float vector that must have n elements */
-static void r_floats(reader *r, float *x, size_t n) {
-    if (r_u64(r) != n) r->ok = 0;
-    for (size_t i = 0; i < n && r->ok; i += CHUNK) {
-        size_t k = n - i < CHUNK ? n - i : CHUNK;
-        r_bytes(r, r->buf, sizeof(float) * k);
-        if (r->ok) r->be->upload(x + i, r->buf, k);
-    }
-}
-
-/* Opens this rank's file of cfg->gen and reads the header; 0 or -1 with err. */
-static int open_header(const ts_ckpt_cfg *cfg, reader *r, ts_ckpt_pos *pos, char **path_out, ts_err *err) {
+/* Opens this rank's file of cfg->gen and reads and checks the header; 0 or -1 with err. */
+static int open_header(const ts_ckpt_cfg *cfg, stream *s, const ts_backend *be, ts_ckpt_pos *pos, char **path_out,
+                       ts_err *err) {
     char name[32];
     snprintf(name, sizeof name, "rank-%d.bin", cfg->rank);
     char *path = path3(cfg->dir, cfg->gen, name);
     *path_out = path;
-    r->f = fopen(path, "rb");
-    if (!r->f) return ts_fail(err, "%s: cannot read the checkpoint: %s", path, strerror(errno));
-    r->ok = 1;
-    char magic[8];
-    r_bytes(r, magic, sizeof magic);
-    if (!r->ok || memcmp(magic, MAGIC, sizeof MAGIC))
-        return ts_fail(err, "%s: not a Tessera checkpoint (or one of another version)", path);
-    uint64_t fp = r_u64(r);
-    int rank = r_i32(r), nranks = r_i32(r);
-    pos->scale = r_i32(r);
-    pos->iter = r_i32(r);
-    pos->global_iter = r_i32(r);
-    pos->tile = r_i32(r);
-    pos->active = r_i32(r);
-    pos->elapsed = r_f64(r);
-    if (!r->ok) return ts_fail(err, "%s: checkpoint is truncated", path);
+    if (stream_open(s, path, 1, be)) return ts_fail(err, "%s: cannot read the checkpoint: %s", path, strerror(errno));
+    uint64_t fp = 0;
+    int rank = -1, nranks = -1;
+    memset(pos, 0, sizeof *pos);
+    header_io(s, &fp, &rank, &nranks, pos);
+    if (s->mismatch[0]) return ts_fail(err, "%s: %s", path, s->mismatch);
+    if (!s->ok) return ts_fail(err, "%s: checkpoint is truncated", path);
     if (nranks != cfg->nranks || rank != cfg->rank)
         return ts_fail(err, "%s: checkpoint was written by a run on %d ranks; this one has %d", path, nranks,
                        cfg->nranks);
@@ -358,82 +369,27 @@ int ts_ckpt_peek(ts_ckpt_cfg *cfg, ts_ckpt_pos *pos, ts_err *err) {
     if (cfg->collective) ts_comm_bcast(gen, sizeof gen, 0);
     snprintf(cfg->gen, sizeof cfg->gen, "%s", gen);
     if (!gen[0]) return 0;
-    reader r = {0};
+    stream s;
     char *path = NULL;
-    int rc = open_header(cfg, &r, pos, &path, err);
-    if (r.f) fclose(r.f);
+    int rc = open_header(cfg, &s, NULL, pos, &path, err);
+    stream_close(&s);
     free(path);
     if (agree(cfg, rc != 0)) return rc ? -1 : ts_fail(err, "another rank could not read its checkpoint");
     return 1;
 }
 
 int ts_ckpt_load(const ts_ckpt_cfg *cfg, const ts_backend *be, ts_ckpt_data *d, ts_err *err) {
-    reader r = {0};
-    r.be = be;
-    r.buf = ts_malloc(sizeof(float) * CHUNK);
+    stream s;
     char *path = NULL;
     ts_ckpt_pos pos;
-    int rc = open_header(cfg, &r, &pos, &path, err);
+    int rc = open_header(cfg, &s, be, &pos, &path, err);
     if (rc == 0) {
-        int kind = r_i32(&r);
-        int want = d->lbfgs ? 1 : d->adam ? 2 : 0;
-        if (r.ok && kind != want) {
-            rc = ts_fail(err, "%s: checkpoint holds %s state, the run uses %s", path,
-                         kind == 1 ? "L-BFGS" : kind == 2 ? "Adam" : "no optimiser",
-                         want == 1 ? "L-BFGS" : want == 2 ? "Adam" : "none");
-        } else if (kind == 1) {
-            ts_lbfgs *o = d->lbfgs;
-            size_t n = r_u64(&r);
-            int m = r_i32(&r);
-            if (r.ok && (n != o->n || m != o->m)) {
-                rc = ts_fail(err, "%s: checkpoint has %zu values and history %d; the run has %zu and %d", path, n,
-                             m, o->n, o->m);
-            } else {
-                o->count = r_i32(&r);
-                o->head = r_i32(&r);
-                o->iter = r_i32(&r);
-                o->nevals = r_i32(&r);
-                o->started = r_i32(&r);
-                o->f = r_f64(&r);
-                if (o->count < 0 || o->count > m || o->head < 0 || o->head >= m) r.ok = 0;
-                r_floats(&r, o->g, n);
-                for (int i = 0; i < m && r.ok; i++) {
-                    if (!r_i32(&r)) continue;
-                    o->rho[i] = r_f64(&r);
-                    if (!o->s[i]) {
-                        o->s[i] = be->alloc(n);
-                        o->y[i] = be->alloc(n);
-                    }
-                    r_floats(&r, o->s[i], n);
-                    r_floats(&r, o->y[i], n);
-                }
-            }
-        } else if (kind == 2) {
-            ts_adam *o = d->adam;
-            size_t n = r_u64(&r);
-            if (r.ok && n != o->n) {
-                rc = ts_fail(err, "%s: checkpoint has %zu values; the run has %zu", path, n, o->n);
-            } else {
-                o->iter = r_i32(&r);
-                o->nevals = r_i32(&r);
-                o->f = r_f64(&r);
-                r_floats(&r, o->m, n);
-                r_floats(&r, o->v, n);
-            }
-        }
-        if (rc == 0) {
-            int nb = r_i32(&r);
-            if (r.ok && nb != d->nblocks) r.ok = 0;
-            for (int b = 0; b < d->nblocks && r.ok; b++) r_floats(&r, d->blocks[b], d->sizes[b]);
-            char tr[8] = {0};
-            r_bytes(&r, tr, sizeof tr);
-            if (!r.ok || memcmp(tr, TRAILER, sizeof TRAILER))
-                rc = ts_fail(err, "%s: checkpoint is truncated or does not fit this run", path);
-        }
+        body_io(&s, d);
+        if (s.mismatch[0]) rc = ts_fail(err, "%s: %s", path, s.mismatch);
+        else if (!s.ok) rc = ts_fail(err, "%s: checkpoint is truncated or does not fit this run", path);
         d->pos = pos;
     }
-    if (r.f) fclose(r.f);
-    free(r.buf);
+    stream_close(&s);
     free(path);
     if (agree(cfg, rc != 0)) return rc ? -1 : ts_fail(err, "another rank could not read its checkpoint");
     return 0;

@@ -2,29 +2,24 @@
 #include "tessera/dispatch.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "tessera/comm.h"
-#include "tessera/run.h"
+#include "tessera/job.h"
+#include "tessera/single.h"
 #include "tessera/tiled.h"
-
-int ts_dispatch_mode(const ts_options *o) {
-    if (!strcmp(o->mode, "exact") || (!strcmp(o->mode, "auto") && ts_comm_size() > 1)) return TS_MODE_EXACT;
-    if (!strcmp(o->mode, "independent")) return TS_MODE_INDEPENDENT;
-    return TS_MODE_SINGLE;
-}
 
 /* One image in the single mode: rank 0 works, the other ranks (if any) wait. */
 static int single_job(ts_command cmd, ts_options *o, ts_err *err) {
     ts_job job;
-    int rc = ts_job_prepare(&job, o, cmd == TS_CMD_RUN, err);
-    if (rc == 0) rc = cmd == TS_CMD_RUN ? ts_job_run(&job, err) : ts_job_grad(&job, err);
+    int rc = ts_job_prepare(&job, o, cmd, err);
+    if (rc == 0) rc = cmd == TS_CMD_RUN ? ts_single_run(&job, err) : ts_single_grad(&job, err);
     ts_job_free(&job);
     return rc;
 }
 
 int ts_dispatch(ts_command cmd, ts_options *o, ts_err *err) {
-    int mode = ts_dispatch_mode(o), rank = ts_comm_rank(), size = ts_comm_size();
+    ts_mode mode = ts_job_mode(o);
+    int rank = ts_comm_rank(), size = ts_comm_size();
     if (mode == TS_MODE_INDEPENDENT && cmd == TS_CMD_GRAD)
         return rank == 0 ? ts_fail(err, "grad works in the single and exact modes (--mode independent has no global "
                                         "gradient)")

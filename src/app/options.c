@@ -13,6 +13,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/files.h"
+#include "tessera/optim.h"
 
 typedef enum { T_STR, T_INT, T_LONG, T_DBL, T_BOOL, T_STRS, T_INTS, T_DBLS } opt_type;
 
@@ -67,20 +68,21 @@ static const opt_def OPTS[] = {
      "input normalisation (auto: from the weights file's metadata)"},
     {"conv", T_STR, OFF(conv), 0, 0, 0, BOTH, "auto|im2col|winograd", "ALGO",
      "convolution algorithm: auto = Winograd F(4x4,3x3) where channels >= 16, im2col + GEMM for conv1_1"},
-    {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, "cpu|cuda|auto", "NAME",
+    {"backend", T_STR, OFF(backend), 0, 0, 0, BOTH, NULL /* the device kinds' names: see choices() */, "NAME",
      "compute backend: cpu, cuda (GPU = node-local rank mod GPUs; exit 2 without one) or auto (GPU if any, else CPU)"},
     {"gpu-math", T_STR, OFF(gpu_math), 0, 0, 0, BOTH, "fp32|tf32", "MODE",
      "CUDA convolution/Gram GEMMs in fp32, or on TF32 tensor cores (Ampere and newer; faster, ~3e-4 relative error per layer)"},
     {"cuda-aware-mpi", T_BOOL, OFF(cuda_aware_mpi), 0, 0, 1, BOTH, NULL, NULL,
      "tiled modes on CUDA: pass GPU buffers to MPI for halo exchanges (the MPI library must report CUDA support)"},
-    {"content-weight", T_DBL, OFF(content_weight), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
-    {"style-weight", T_DBL, OFF(style_weight), 0, 0, BIG, BOTH, NULL, "B", "beta (default: the weights' preset)"},
-    {"tv-weight", T_DBL, OFF(tv_weight), 0, 0, BIG, BOTH, NULL, "G", "gamma (default: the weights' preset)"},
+    /* one weight per loss term: loss_weight[t] is --<name of term t>-weight (src/engine/loss_terms.c) */
+    {"content-weight", T_DBL, OFF(loss_weight[0]), 0, 0, BIG, BOTH, NULL, "A", "alpha (default: the weights' preset)"},
+    {"style-weight", T_DBL, OFF(loss_weight[1]), 0, 0, BIG, BOTH, NULL, "B", "beta (default: the weights' preset)"},
+    {"tv-weight", T_DBL, OFF(loss_weight[2]), 0, 0, BIG, BOTH, NULL, "G", "gamma (default: the weights' preset)"},
     {"style-layers", T_STRS, OFF(style_layers), OFF(nstyle_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the style loss"},
     {"layer-weights", T_DBLS, OFF(layer_weights), OFF(nlayer_weights), 0, BIG, BOTH, NULL, "W[,W]",
      "lambda per style layer (default: the weights' preset)"},
     {"content-layers", T_STRS, OFF(content_layers), OFF(ncontent_layers), 0, 0, BOTH, NULL, "L[,L]", "layers of the content loss (random stand-in without this option: relu3_1)"},
-    {"optimizer", T_STR, OFF(optimizer), 0, 0, 0, R, "lbfgs|adam", "NAME", "optimiser"},
+    {"optimizer", T_STR, OFF(optimizer), 0, 0, 0, R, NULL /* the optimisers' table: see choices() */, "NAME", "optimiser"},
     {"lbfgs-history", T_INT, OFF(lbfgs_history), 0, 1, 1000, R, NULL, "M", "L-BFGS pairs kept (costs 24*M bytes per pixel)"},
     {"learning-rate", T_DBL, OFF(learning_rate), 0, 1e-9, 1e3, R, NULL, "LR", "Adam step size, in [0,1] pixel units"},
     {"original-colors", T_BOOL, OFF(original_colors), 0, 0, 1, R, NULL, NULL,
@@ -121,7 +123,7 @@ void ts_options_defaults(ts_options *o) {
     o->backend = ts_strdup("cpu");
     o->gpu_math = ts_strdup("fp32");
     o->conv = ts_strdup("auto");
-    o->content_weight = o->style_weight = o->tv_weight = NAN; /* from the preset */
+    for (int t = 0; t < TS_MAX_LIST; t++) o->loss_weight[t] = NAN; /* from the preset */
     const char *sl[] = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
     for (int i = 0; i < 5; i++) o->style_layers[i] = ts_strdup(sl[i]);
     o->nstyle_layers = 5;
@@ -174,9 +176,17 @@ int ts_options_given(const ts_options *o, const char *name) {
     return i >= 0 && o->given[i];
 }
 
+/* An option's values, "a|b|c"; NULL: any. Two options take the names of a table: --backend the
+ * device kinds (src/backend/devices.c), --optimizer the optimisers (src/engine/optimizers.c). */
+static const char *choices(const opt_def *d) {
+    if (d->off == OFF(backend)) return ts_backend_choices();
+    if (d->off == OFF(optimizer)) return ts_optimizer_choices();
+    return d->choices;
+}
+
 static int check_choice(const opt_def *d, const char *v, const char *src, ts_err *err) {
-    if (!d->choices) return 0;
-    const char *p = d->choices;
+    const char *p = choices(d);
+    if (!p) return 0;
     size_t n = strlen(v);
     while (*p) {
         const char *bar = strchr(p, '|');
@@ -185,7 +195,7 @@ static int check_choice(const opt_def *d, const char *v, const char *src, ts_err
         if (!bar) break;
         p = bar + 1;
     }
-    return ts_fail(err, "%s: %s must be one of %s, not \"%s\"", src, d->name, d->choices, v);
+    return ts_fail(err, "%s: %s must be one of %s, not \"%s\"", src, d->name, choices(d), v);
 }
 
 static int parse_number(const opt_def *d, const char *s, double *out, const char *src, ts_err *err) {
@@ -471,7 +481,7 @@ static char *to_json(const ts_options *o, int skip_io) {
     for (int i = 0; i < NOPTS; i++) {
         const opt_def *d = &OPTS[i];
         if (!strcmp(d->name, "config")) continue;
-        if (skip_io && (d->type == T_STR || d->type == T_STRS) && !d->choices &&
+        if (skip_io && (d->type == T_STR || d->type == T_STRS) && !choices(d) &&
             (!strcmp(d->name, "content") || !strcmp(d->name, "style") || !strcmp(d->name, "output") ||
              !strcmp(d->name, "grad-out") || !strcmp(d->name, "log")))
             continue;
@@ -514,7 +524,7 @@ void ts_options_print_help(ts_command cmd, const char *prog) {
         const opt_def *o = &OPTS[i];
         if (!(o->cmds & cmd)) continue;
         char flag[80], val[512];
-        const char *arg = o->choices ? o->choices : o->arg;
+        const char *arg = choices(o) ? choices(o) : o->arg;
         snprintf(flag, sizeof flag, "--%s%s%s", o->name, arg ? " " : "", arg ? arg : "");
         printf("  %-34s %s", flag, o->help);
         value_json(&d, o, val, sizeof val);
@@ -523,8 +533,13 @@ void ts_options_print_help(ts_command cmd, const char *prog) {
             printf(" [%s]\n", val);
         else printf("\n");
     }
-    printf("\n%s\n", ts_cuda_built() ? "this build has the CUDA backend (--backend cuda needs a GPU; auto falls back to the CPU)"
-                                     : "this build has no CUDA backend: --backend cuda exits 2, auto runs on the CPU");
+    printf("\n");
+    for (int k = 0; k < ts_device_kinds(); k++) {
+        const char *name = ts_device_kind_name(k), *label = ts_device_kind_label(k);
+        if (ts_device_built(k))
+            printf("this build has the %s backend (--backend %s needs a GPU; auto falls back to the CPU)\n", label, name);
+        else printf("this build has no %s backend: --backend %s exits 2, auto runs on the CPU\n", label, name);
+    }
     printf("exit status: 0 success, 2 bad input (flags, config, images, weights), 1 system failure.\n");
     ts_options_free(&d);
 }

@@ -1,101 +1,24 @@
-/* backend.c - the table of backends, looked up by name; the choice of --backend cpu|cuda|auto; and
- * the loading of the CUDA backend, a shared object opened on first use (cuda_plugin.h).
- *
- * Where the CUDA backend is looked for, first found wins:
- *   $TESSERA_CUDA_PLUGIN (a path; when set, nothing else is tried),
- *   the binary's own path + "-cuda.so" (bin/tessera -> bin/tessera-cuda.so, installed by make),
- *   the build folder's libtessera-cuda.so (TS_CUDA_PLUGIN_PATH, for the test programs in build/).
- * A build without nvcc (or with CUDA=0) defines no TS_CUDA_PLUGIN_PATH and installs no object. */
-#include <dlfcn.h>
-#include <limits.h>
+/* backend.c - the choice of --backend: the CPU, a device kind (devices.c) or auto; lookups by name. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "cuda_plugin.h"
 #include "tessera/backend.h"
-#include "tessera/check.h"
-
-static struct {
-    int tried;
-    const ts_cuda_plugin_api *api;
-    char why[320]; /* why there is none */
-} plugin;
-
-static void try_open(const char *path, int *found) {
-    if (plugin.api || access(path, F_OK) != 0) return;
-    *found = 1;
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(plugin.why, sizeof plugin.why, "the CUDA backend cannot be loaded: %s", dlerror());
-        return;
-    }
-    ts_cuda_plugin_init_fn init = (ts_cuda_plugin_init_fn)dlsym(h, TS_CUDA_PLUGIN_SYMBOL);
-    static const ts_cuda_plugin_host host = {TS_CUDA_PLUGIN_VERSION, sizeof(ts_backend), ts_fatal_at};
-    const ts_cuda_plugin_api *api = init ? init(&host) : NULL;
-    if (!api || api->version != TS_CUDA_PLUGIN_VERSION || api->backend_size != sizeof(ts_backend)) {
-        snprintf(plugin.why, sizeof plugin.why, "%s is not a CUDA backend of this build of tessera (rebuild with make)",
-                 path);
-        dlclose(h);
-        return;
-    }
-    plugin.api = api; /* kept open for the life of the process */
-}
-
-static const ts_cuda_plugin_api *load(void) {
-    if (plugin.tried) return plugin.api;
-    plugin.tried = 1;
-    int found = 0;
-    const char *env = getenv("TESSERA_CUDA_PLUGIN");
-    if (env && *env) {
-        try_open(env, &found);
-        if (!found) snprintf(plugin.why, sizeof plugin.why, "TESSERA_CUDA_PLUGIN=%s: no such file", env);
-        return plugin.api;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
-    if (n > 0) {
-        exe[n] = 0;
-        strcat(exe, "-cuda.so");
-        try_open(exe, &found);
-    }
-#ifdef TS_CUDA_PLUGIN_PATH
-    try_open(TS_CUDA_PLUGIN_PATH, &found);
-#endif
-    if (!found)
-        snprintf(plugin.why, sizeof plugin.why, "this build has no CUDA backend (no nvcc found, or built with CUDA=0)");
-    return plugin.api;
-}
-
-int ts_cuda_built(void) { return load() != NULL; }
-
-int ts_cuda_device_count(char *why, size_t n) {
-    if (!load()) {
-        if (why && n) snprintf(why, n, "%s", plugin.why);
-        return 0;
-    }
-    return plugin.api->device_count(why, n);
-}
-
-const ts_backend *ts_cuda_open(int device, ts_gpu_math math, char *why, size_t n) {
-    if (!load()) {
-        if (why && n) snprintf(why, n, "%s", plugin.why);
-        return NULL;
-    }
-    return plugin.api->open(device, math, why, n);
-}
-
-void ts_cuda_describe(char *buf, size_t n) {
-    if (!buf || !n) return;
-    buf[0] = 0;
-    if (plugin.api) plugin.api->describe(buf, n);
-}
 
 const ts_backend *ts_backend_by_name(const char *name) {
     if (!name || strcmp(name, "cpu") == 0) return ts_backend_cpu();
-    if (strcmp(name, "cuda") == 0) return plugin.api ? plugin.api->bound() : NULL;
-    return NULL;
+    int k = ts_device_find(name);
+    return k >= 0 ? ts_device_bound(k) : NULL;
+}
+
+const char *ts_backend_choices(void) {
+    static char buf[256];
+    if (!buf[0]) {
+        size_t len = (size_t)snprintf(buf, sizeof buf, "cpu");
+        for (int k = 0; k < ts_device_kinds() && len < sizeof buf; k++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "|%s", ts_device_kind_name(k));
+        if (len < sizeof buf) snprintf(buf + len, sizeof buf - len, "|auto");
+    }
+    return buf;
 }
 
 int ts_gpu_math_parse(const char *s, ts_gpu_math *out) {
@@ -105,44 +28,53 @@ int ts_gpu_math_parse(const char *s, ts_gpu_math *out) {
     return 0;
 }
 
+/* Binds device local_rank % (devices of kind k) when there is one; 0, or -1 with why and *count. */
+static int try_kind(int k, int local_rank, ts_gpu_math math, ts_backend_choice *out, char *why, size_t n) {
+    int count = ts_device_count(k, why, n);
+    out->kind = ts_device_kind_label(k);
+    out->device_count = count;
+    if (count <= 0) return -1;
+    int dev = (local_rank > 0 ? local_rank : 0) % count;
+    const ts_backend *be = ts_device_open(k, dev, math, why, n);
+    if (!be) return -1;
+    out->be = be;
+    out->device = dev;
+    ts_device_describe(k, out->device_name, sizeof out->device_name);
+    return 0;
+}
+
 int ts_backend_select(const char *name, int local_rank, ts_gpu_math math, ts_backend_choice *out) {
     memset(out, 0, sizeof *out);
     out->device = -1;
-    int want_cuda = strcmp(name, "cuda") == 0, is_auto = strcmp(name, "auto") == 0;
     if (strcmp(name, "cpu") == 0) {
         out->be = ts_backend_cpu();
         return 0;
     }
-    if (!want_cuda && !is_auto) {
-        snprintf(out->why, sizeof out->why, "--backend must be cpu, cuda or auto, not \"%s\"", name);
-        return -1;
-    }
     char why[320] = "";
-    int count = ts_cuda_device_count(why, sizeof why);
-    out->device_count = count;
-    if (count > 0) {
-        int dev = (local_rank > 0 ? local_rank : 0) % count;
-        const ts_backend *be = ts_cuda_open(dev, math, why, sizeof why);
-        if (be) {
-            out->be = be;
-            out->device = dev;
-            ts_cuda_describe(out->device_name, sizeof out->device_name);
-            return 0;
-        }
-    }
-    if (is_auto) {
+    if (strcmp(name, "auto") == 0) {
+        for (int k = 0; k < ts_device_kinds(); k++)
+            if (try_kind(k, local_rank, math, out, why, sizeof why) == 0) return 0;
         out->be = ts_backend_cpu();
+        out->device = -1;
         out->fell_back = 1;
         snprintf(out->why, sizeof out->why, "%s", why);
         return 0;
     }
+    int k = ts_device_find(name);
+    if (k < 0) {
+        snprintf(out->why, sizeof out->why, "--backend must be one of %s, not \"%s\"", ts_backend_choices(), name);
+        return -1;
+    }
+    if (try_kind(k, local_rank, math, out, why, sizeof why) == 0) return 0;
+    const char *label = ts_device_kind_label(k);
+    int count = out->device_count;
     if (count > 0)
-        snprintf(out->why, sizeof out->why, "--backend cuda: CUDA device %d (for node-local rank %d; %d visible) cannot "
-                 "be used: %s", (local_rank > 0 ? local_rank : 0) % count, local_rank, count, why);
-    else if (!plugin.api)
-        snprintf(out->why, sizeof out->why, "--backend cuda: %s", why);
+        snprintf(out->why, sizeof out->why, "--backend %s: %s device %d (for node-local rank %d; %d visible) cannot "
+                 "be used: %s", name, label, (local_rank > 0 ? local_rank : 0) % count, local_rank, count, why);
+    else if (!ts_device_built(k))
+        snprintf(out->why, sizeof out->why, "--backend %s: %s", name, why);
     else
-        snprintf(out->why, sizeof out->why, "--backend cuda: no CUDA GPU found for node-local rank %d (%s)", local_rank,
-                 why);
+        snprintf(out->why, sizeof out->why, "--backend %s: no %s GPU found for node-local rank %d (%s)", name, label,
+                 local_rank, why);
     return -1;
 }

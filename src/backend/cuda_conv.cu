@@ -16,7 +16,7 @@
 #define COL_BUDGET_FLOATS ((size_t)(TS_CUDA_COL_BUDGET_FLOATS))
 
 /* floats of columns per band: TESSERA_CUDA_COL_MB (whole MB, a tuning knob for benchmarks) or the default.
- * Measured on an H100 (README): bands of 64, 24 and 8 MB, which could stay in its 50 MB L2 cache between
+ * Measured on an H100 (bench/RESULTS.md): bands of 64, 24 and 8 MB, which could stay in its 50 MB L2 cache between
  * im2col and the GEMM, were 5-115% slower than 256 MB; the GEMMs over fewer positions fill fewer SMs. */
 static size_t col_budget(void) {
     static size_t floats;

@@ -1,5 +1,5 @@
 /* cuda_core.cu - the CUDA backend's device, memory and vector ops, its op table, and the entry point
- * of the shared object it is built into (see cuda_plugin.h).
+ * of the shared object it is built into (see device_plugin.h).
  *
  * One device per process (picked by backend.c from the node-local rank). Memory comes from the
  * stream-ordered allocator (cudaMallocAsync, pool kept between evaluations, so the per-evaluation
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cuda_common.h"
-#include "cuda_plugin.h"
+#include "device_plugin.h"
 
 static struct {
     int bound, device, pools;
@@ -323,11 +323,11 @@ extern "C" [[noreturn]] void ts_fatal_at(const char *file, int line, const char 
     abort();
 }
 
-extern "C" __attribute__((visibility("default"))) const ts_cuda_plugin_api *
-ts_cuda_plugin_init(const ts_cuda_plugin_host *host) {
-    static const ts_cuda_plugin_api api = {TS_CUDA_PLUGIN_VERSION, sizeof(ts_backend), cuda_device_count, cuda_open,
-                                           cuda_describe, cuda_bound};
-    if (!host || host->version != TS_CUDA_PLUGIN_VERSION || host->backend_size != sizeof(ts_backend)) return NULL;
+extern "C" __attribute__((visibility("default"))) const ts_device_plugin_api *
+ts_device_plugin_init(const ts_device_plugin_host *host) {
+    static const ts_device_plugin_api api = {TS_DEVICE_PLUGIN_VERSION, sizeof(ts_backend), "cuda", cuda_device_count,
+                                             cuda_open, cuda_describe, cuda_bound};
+    if (!host || host->version != TS_DEVICE_PLUGIN_VERSION || host->backend_size != sizeof(ts_backend)) return NULL;
     host_fatal = host->fatal;
     return &api;
 }

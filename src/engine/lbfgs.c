@@ -1,6 +1,7 @@
 /* lbfgs.c - limited-memory BFGS: two-loop recursion, backtracking line search (Armijo, with
  * quadratic interpolation), history updated only on positive curvature. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "tessera/check.h"
@@ -131,3 +132,46 @@ ts_step_status ts_lbfgs_step(ts_lbfgs *o, float *x, ts_eval_fn eval, void *ctx) 
     }
     return TS_STEP_FAILED;
 }
+
+/* ---- as a ts_optimizer ---- */
+
+/* sizes, position in the history ring, counters, the gradient, then each stored pair */
+static void lbfgs_state_io(void *st, ts_state_io *io) {
+    ts_lbfgs *o = st;
+    uint64_t n = o->n;
+    int m = o->m;
+    io->u64(io, &n);
+    io->i32(io, &m);
+    if (io->loading && (n != o->n || m != o->m)) {
+        io->mismatch(io, "checkpoint has %zu values and history %d; the run has %zu and %d", (size_t)n, m, o->n, o->m);
+        return;
+    }
+    int *const counts[] = {&o->count, &o->head, &o->iter, &o->nevals, &o->started};
+    ts_state_io_ints(io, counts, 5);
+    io->f64(io, &o->f);
+    if (o->count < 0 || o->count > m || o->head < 0 || o->head >= m) {
+        io->mismatch(io, "checkpoint is truncated or does not fit this run");
+        return;
+    }
+    io->floats(io, o->g, o->n);
+    for (int i = 0; i < m; i++) {
+        int present = o->s[i] != NULL;
+        io->i32(io, &present);
+        if (!present) continue;
+        io->f64(io, &o->rho[i]);
+        if (!o->s[i]) {
+            o->s[i] = o->be->alloc(o->n);
+            o->y[i] = o->be->alloc(o->n);
+        }
+        io->floats(io, o->s[i], o->n);
+        io->floats(io, o->y[i], o->n);
+    }
+}
+
+static void lbfgs_init(void *st, const ts_optim_params *p) { ts_lbfgs_init(st, p->be, p->n, p->history, p->hook); }
+static ts_step_status lbfgs_step(void *st, float *x, ts_eval_fn eval, void *ctx) { return ts_lbfgs_step(st, x, eval, ctx); }
+static void lbfgs_free(void *st) { ts_lbfgs_free(st); }
+
+/* name, label, checkpoint id, state size, init, step, free, state_io, counters */
+const ts_optimizer ts_optimizer_lbfgs = {"lbfgs", "L-BFGS", 1, sizeof(ts_lbfgs), lbfgs_init, lbfgs_step, lbfgs_free,
+                                      lbfgs_state_io, offsetof(ts_lbfgs, iter), offsetof(ts_lbfgs, nevals)};

@@ -1,4 +1,4 @@
-/* safetensors.c - a validating safetensors reader (DESIGN.md section 2).
+/* safetensors.c - a validating safetensors reader (docs/DESIGN.md §2).
  *
  * The whole file is held in memory; the header is parsed with cJSON and every field is checked before
  * any tensor data is touched. Data are converted to float32; F16 and BF16 conversions are exact.

@@ -103,6 +103,11 @@ ts_tile ts_tiles_layer(const ts_tile_grid *g, int t, int s) {
 
 ts_tile ts_tiles_tile(const ts_tile_grid *g, int t) { return ts_tiles_layer(g, t, 1); }
 
+ts_rect ts_tiles_owned_in_ext(const ts_tile_grid *g, int t, int s) {
+    ts_tile k = ts_tiles_layer(g, t, s);
+    return (ts_rect){k.own.y - k.ext.y, k.own.x - k.ext.x, k.own.h, k.own.w};
+}
+
 void ts_tiles_crop(const ts_tile_grid *g, int t, int nch, const float *image, float *tile) {
     ts_tile k = ts_tiles_tile(g, t);
     for (int c = 0; c < nch; c++)

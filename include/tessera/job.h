@@ -1,21 +1,41 @@
-/* run.h - one image: validate inputs, load weights, scales x optimiser loop, write the output. */
-#ifndef TESSERA_RUN_H
-#define TESSERA_RUN_H
-
-#include <stdio.h>
+/* job.h - the job model: one image's run or grad with every input checked, read and resolved before
+ * any work (ts_job_prepare), and the pieces each scale needs (sizes, content, style targets, start
+ * image), shared by the single-process driver (single.h) and the tiled one (tiled.h). */
+#ifndef TESSERA_JOB_H
+#define TESSERA_JOB_H
 
 #include "tessera/image.h"
 #include "tessera/loss.h"
+#include "tessera/optim.h"
 #include "tessera/options.h"
 #include "tessera/vgg.h"
+
+/* Enumerated options, resolved once: the name tables are in src/app/job.c. The mode's values are
+ * also part of checkpoint fingerprints, so they stay as they are. */
+typedef enum { TS_MODE_SINGLE = 0, TS_MODE_INDEPENDENT = 1, TS_MODE_EXACT = 2, TS_MODE_AUTO = 3 } ts_mode;
+typedef enum { TS_BLEND_COSINE = 0, TS_BLEND_NONE = 1 } ts_blend;
+typedef enum { TS_HALO_XCHG_AUTO = 0, TS_HALO_XCHG_IMAGE = 1, TS_HALO_XCHG_LAYER = 2 } ts_halo_xchg;
+typedef enum { TS_INIT_CONTENT = 0, TS_INIT_RANDOM = 1, TS_INIT_IMAGE = 2 } ts_init_kind;
+
+/* The position of value in names (n of them), -1 when it is none of them. */
+int ts_choice(const char *value, const char *const *names, int n);
+/* --mode on the current communicator: auto is single on one rank, exact on more. Not collective. */
+ts_mode ts_job_mode(const ts_options *o);
+const char *ts_mode_name(ts_mode m);
 
 typedef struct {
     ts_options *opt;
     const ts_backend *be;
     ts_backend_choice backend; /* which backend and device this process uses */
+    ts_mode mode;
     ts_arch arch;
     ts_pool_kind pool;
     ts_preproc preproc;
+    ts_conv_algo conv;
+    const ts_optimizer *optimizer;
+    ts_blend blend;
+    ts_halo_xchg halo_xchg;
+    ts_init_kind init_kind;
     ts_vgg_weights weights;
     char *weights_path; /* NULL for the random stand-in */
     int weights_missing; /* auto found no file */
@@ -29,31 +49,30 @@ typedef struct {
     int iterations[TS_MAX_LIST];
     int nscales;
     int threads;
-    ts_conv_algo conv;
     char net_layer_name[24]; /* the deepest layer the losses need */
 } ts_job;
 
 /* What --weights auto finds for arch: $TESSERA_WEIGHTS, weights/<arch>.safetensors, or the same
  * beside the binary (malloc'd path); NULL: none, the random stand-in is used. */
 char *ts_find_weights(const char *arch);
+/* CPU threads for a process: requested (> 0), else OMP_NUM_THREADS or SLURM_CPUS_PER_TASK, else the
+ * node's cores shared among node_ranks processes. */
+int ts_job_threads(int requested, int node_ranks);
 /* --backend, --gpu-math and --cuda-aware-mpi for a process with this node-local rank (its GPU is
  * local_rank mod the GPUs it sees). Returns 0, or -1 with err (no GPU for --backend cuda, an MPI
- * library without CUDA support for --cuda-aware-mpi): input problems, exit code 2. */
+ * library without GPU support for --cuda-aware-mpi): input problems, exit code 2. */
 int ts_job_select_backend(const ts_options *o, int local_rank, ts_backend_choice *ch, ts_err *err);
 /* The one-line notice that --backend auto fell back to the CPU (nothing with --quiet). */
 void ts_job_backend_notice(const ts_job *job);
-/* "CUDA device 0 NAME (sm_XY, N SMs, C MHz), fp32 GEMMs" or "CPU, N threads", for the start-up line */
+/* "cuda device 0 NAME (sm_XY, N SMs, C MHz), fp32 GEMMs" or "CPU, N threads", for the start-up line */
 void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int threads, char *buf, size_t n);
 
 /* Everything that can be wrong with the input is found here, before any output is opened.
  * Returns 0, or -1 with err set (the caller exits with code 2). */
-int ts_job_prepare(ts_job *job, ts_options *opt, int need_output, ts_err *err);
+int ts_job_prepare(ts_job *job, ts_options *opt, ts_command cmd, ts_err *err);
 void ts_job_free(ts_job *job);
 
-/* The run command: optimise and write --output. Returns 0, or -1 with err (input problems found late,
- * e.g. an output that cannot be written). */
-int ts_job_run(ts_job *job, ts_err *err);
-/* Pieces of a run that the tiled drivers share (k: scale index). */
+/* Pieces of a run (k: scale index). */
 void ts_job_scale_size(const ts_job *job, int k, int *W, int *H);
 /* the content at scale k: orig (for colour preservation) and for_loss (grey with --luminance-only) */
 void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss);
@@ -66,19 +85,9 @@ void ts_job_style_targets(ts_job *job, ts_objective *obj, int k);
 void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start);
 /* --original-colors / --luminance-only applied to a finished image */
 void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig);
-
-/* One --log line (JSON): iteration, scale (1-based), size, the weighted loss terms, evaluations so
- * far, seconds of this iteration and since the start; comm >= 0 and wait >= 0 add this rank's seconds
- * of communication and of waiting for slower ranks so far, tile >= 0 the tile the line is about.
- * Nothing when log is NULL. */
-void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
-                      double elapsed, double comm, double wait, int tile);
-
-/* Closes a --log file (NULL: nothing to do); -1 with "PATH: cannot write the log: reason" when a line
- * could not be written (e.g. a full disk). */
-int ts_log_close(FILE *log, const char *path, ts_err *err);
-
-/* The grad command: one evaluation at --init; prints the JSON line, writes --grad-out. */
-int ts_job_grad(ts_job *job, ts_err *err);
+/* An image copied into new backend memory (3 x h x w floats). */
+float *ts_job_upload(const ts_backend *be, const ts_image *img);
+/* The optimiser settings of the options, for a vector of n floats. */
+ts_optim_params ts_job_optim_params(const ts_options *o, const ts_backend *be, size_t n, ts_reduce_hook hook);
 
 #endif

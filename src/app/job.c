@@ -1,5 +1,6 @@
-/* run.c - one image: inputs validated up front, then scales x optimiser loop, then the output. */
-#include "tessera/run.h"
+/* job.c - the job model: inputs validated and read up front, enumerated options resolved, and the
+ * per-scale pieces (content, style targets, start image) that every driver uses. */
+#include "tessera/job.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,15 +11,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tessera/checkpoint.h"
 #include "tessera/color.h"
 #include "tessera/comm.h"
-#include "tessera/fault.h"
-#include "tessera/npy.h"
-#include "tessera/optim.h"
 #include "tessera/presets.h"
-#include "tessera/progress.h"
 #include "tessera/rng.h"
+
+/* ---------- enumerated options: names in the order of each enum ---------- */
+
+static const char *const MODE_NAMES[] = {"single", "independent", "exact", "auto"};
+static const char *const BLEND_NAMES[] = {"cosine", "none"};
+static const char *const HALO_XCHG_NAMES[] = {"auto", "image", "layer"};
+static const char *const INIT_NAMES[] = {"content", "random"}; /* anything else names an image */
+static const char *const POOL_NAMES[] = {[TS_POOL_MAX] = "max", [TS_POOL_AVG] = "avg"};
+enum { PREPROCESS_AUTO = 2 };
+static const char *const PREPROCESS_NAMES[] = {[TS_PREPROC_TORCHVISION] = "torchvision", [TS_PREPROC_CAFFE] = "caffe",
+                                               [PREPROCESS_AUTO] = "auto"};
+#define NNAMES(a) ((int)(sizeof a / sizeof a[0]))
+
+int ts_choice(const char *value, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) return i;
+    return -1;
+}
+
+/* a value the option table has already checked against its choices */
+#define choice(value, names, what) checked_choice(value, names, NNAMES(names), what)
+static int checked_choice(const char *value, const char *const *names, int n, const char *what) {
+    int c = ts_choice(value, names, n);
+    TS_CHECK(c >= 0, "--%s %s passed the option table but has no enum value", what, value);
+    return c;
+}
+
+ts_mode ts_job_mode(const ts_options *o) {
+    ts_mode m = (ts_mode)choice(o->mode, MODE_NAMES, "mode");
+    if (m == TS_MODE_AUTO) m = ts_comm_size() > 1 ? TS_MODE_EXACT : TS_MODE_SINGLE;
+    return m;
+}
+
+const char *ts_mode_name(ts_mode m) { return MODE_NAMES[m]; }
 
 /* ---------- preparation: everything that can be wrong with the input ---------- */
 
@@ -60,13 +90,14 @@ static int parse_random_seed(const char *w, uint64_t *seed) {
     return 1;
 }
 
-static int resolve_threads(int t) {
-    if (t > 0) return t;
+int ts_job_threads(int requested, int node_ranks) {
+    if (requested > 0) return requested;
     const char *e = getenv("OMP_NUM_THREADS");
     if (!e || !*e) e = getenv("SLURM_CPUS_PER_TASK");
     if (e && atoi(e) > 0) return atoi(e);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    int per = (int)(n > 0 ? n : 1) / (node_ranks > 0 ? node_ranks : 1);
+    return per > 0 ? per : 1;
 }
 
 /* output channels of layer l under these weights */
@@ -125,17 +156,19 @@ int ts_job_select_backend(const ts_options *o, int local_rank, ts_backend_choice
 
 void ts_job_backend_notice(const ts_job *job) {
     if (job->backend.fell_back && !job->opt->quiet)
-        fprintf(stderr, "tessera: --backend auto: no usable CUDA GPU (%s); running on the CPU\n", job->backend.why);
+        fprintf(stderr, "tessera: --backend auto: no usable %s GPU (%s); running on the CPU\n",
+                job->backend.kind ? job->backend.kind : "device", job->backend.why);
 }
 
 void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int threads, char *buf, size_t n) {
-    if (ch->device >= 0) snprintf(buf, n, "CUDA device %d %s, %s GEMMs", ch->device, ch->device_name, gpu_math);
+    if (ch->device >= 0) snprintf(buf, n, "%s device %d %s, %s GEMMs", ch->kind, ch->device, ch->device_name, gpu_math);
     else snprintf(buf, n, "CPU, %d thread%s", threads, threads == 1 ? "" : "s");
 }
 
-int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
+int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
     memset(job, 0, sizeof *job);
     job->opt = o;
+    int need_output = cmd == TS_CMD_RUN;
     if (!o->content) return ts_fail(err, "--content is required (see --help)");
     if (o->nstyle < 1) return ts_fail(err, "--style is required (see --help)");
     if (need_output && !o->output) return ts_fail(err, "--output is required (see --help)");
@@ -145,8 +178,15 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
     if (!need_output && !ts_options_given(o, "init"))
         return ts_fail(err, "--init is required for grad (content, random or an image file)");
     if (ts_arch_parse(o->arch, &job->arch)) return ts_fail(err, "--arch must be vgg16 or vgg19");
-    job->pool = strcmp(o->pool, "avg") == 0 ? TS_POOL_AVG : TS_POOL_MAX;
+    job->pool = (ts_pool_kind)choice(o->pool, POOL_NAMES, "pool");
     if (ts_conv_algo_parse(o->conv, &job->conv)) return ts_fail(err, "--conv must be auto, im2col or winograd");
+    job->mode = ts_job_mode(o);
+    job->optimizer = ts_optimizer_find(o->optimizer);
+    TS_CHECK(job->optimizer, "--optimizer %s passed the option table but is not an optimiser", o->optimizer);
+    job->blend = (ts_blend)choice(o->blend, BLEND_NAMES, "blend");
+    job->halo_xchg = (ts_halo_xchg)choice(o->halo_exchange, HALO_XCHG_NAMES, "halo-exchange");
+    int init = ts_choice(o->init, INIT_NAMES, TS_INIT_IMAGE);
+    job->init_kind = init < 0 ? TS_INIT_IMAGE : (ts_init_kind)init;
     if (ts_job_select_backend(o, ts_comm_local_rank(), &job->backend, err)) return -1;
     job->be = job->backend.be;
     if (o->nstyle_blend_weights && o->nstyle_blend_weights != o->nstyle)
@@ -234,7 +274,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
             return ts_fail(err, "%s: directory %s does not exist", outs[i], dir);
         if (access(dir, W_OK) != 0) return ts_fail(err, "%s: directory %s is not writable", outs[i], dir);
     }
-    job->threads = resolve_threads(o->threads);
+    job->threads = ts_job_threads(o->threads, 1);
 
     /* images */
     if (ts_image_read(o->content, (size_t)o->max_pixels, &job->content, err)) return -1;
@@ -242,9 +282,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
         if (ts_image_read(o->style[s], (size_t)o->max_pixels, &job->style[s], err)) return -1;
         job->nstyle++;
     }
-    if (strcmp(o->init, "content") != 0 && strcmp(o->init, "random") != 0) {
-        if (ts_image_read(o->init, (size_t)o->max_pixels, &job->init, err)) return -1;
-    }
+    if (job->init_kind == TS_INIT_IMAGE && ts_image_read(o->init, (size_t)o->max_pixels, &job->init, err)) return -1;
     for (int k = 0; k < job->nscales; k++) {
         int w, h;
         char what[PATH_MAX + 32];
@@ -270,16 +308,14 @@ int ts_job_prepare(ts_job *job, ts_options *o, int need_output, ts_err *err) {
                             "than ImageNet weights (see weights/README.md)\n",
                     o->arch, o->arch);
     }
-    if (strcmp(o->preprocess, "auto") == 0) job->preproc = job->weights.preproc;
-    else if (strcmp(o->preprocess, "caffe") == 0) job->preproc = TS_PREPROC_CAFFE;
-    else job->preproc = TS_PREPROC_TORCHVISION;
+    int pre = choice(o->preprocess, PREPROCESS_NAMES, "preprocess");
+    job->preproc = pre == PREPROCESS_AUTO ? job->weights.preproc : (ts_preproc)pre;
 
     /* loss weights: the user's, else the preset of this kind of weights */
     job->preset = job->weights.is_random ? "random" : ts_preproc_name(job->weights.preproc);
     const ts_preset *pr = ts_preset_get(job->preset);
-    sp->alpha = isnan(o->content_weight) ? pr->content_weight : o->content_weight;
-    sp->beta = isnan(o->style_weight) ? pr->style_weight : o->style_weight;
-    sp->gamma = isnan(o->tv_weight) ? pr->tv_weight : o->tv_weight;
+    for (int t = 0; t < ts_loss_nterms(); t++)
+        sp->weight[t] = isnan(o->loss_weight[t]) ? ts_preset_weight(pr, ts_loss_term_name(t)) : o->loss_weight[t];
     for (int i = 0; i < sp->nstyle; i++) {
         double C = layer_channels(&job->weights, sp->style_layer[i]);
         sp->style_lambda[i] = o->nlayer_weights ? o->layer_weights[i] : pr->layer_scale / (C * C);
@@ -295,23 +331,9 @@ void ts_job_free(ts_job *job) {
     free(job->weights_path);
 }
 
-/* ---------- the optimisation ---------- */
+/* ---------- the pieces of a scale ---------- */
 
-typedef struct {
-    ts_job *job;
-    ts_vgg net;
-    ts_objective obj;
-    float *x; /* backend memory */
-    int W, H;
-    ts_image content_scaled; /* original colours at the current scale */
-} ts_state;
-
-static double eval_cb(void *ctx, const float *x, float *grad) {
-    ts_state *st = ctx;
-    return ts_objective_eval(&st->obj, x, grad).total;
-}
-
-static float *upload_image(const ts_backend *be, const ts_image *img) {
+float *ts_job_upload(const ts_backend *be, const ts_image *img) {
     size_t n = ts_numel(3, img->h, img->w);
     float *d = be->alloc(n);
     be->upload(d, img->data, n);
@@ -356,7 +378,7 @@ void ts_job_style_targets(ts_job *job, ts_objective *obj, int k) {
         ts_job_style_image(job, k, s, &si);
         sw[s] = si.w;
         sh[s] = si.h;
-        sd[s] = upload_image(be, &si);
+        sd[s] = ts_job_upload(be, &si);
         ts_image_free(&si);
     }
     ts_objective_set_style(obj, (const float *const *)sd, sh, sw,
@@ -370,9 +392,9 @@ void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image
     ts_job_scale_size(job, k, &W, &H);
     if (k > 0) { /* upsample the previous scale's result */
         ts_image_resize(prev, W, H, start);
-    } else if (strcmp(o->init, "content") == 0) {
+    } else if (job->init_kind == TS_INIT_CONTENT) {
         ts_image_resize(content_for_loss, W, H, start);
-    } else if (strcmp(o->init, "random") == 0) {
+    } else if (job->init_kind == TS_INIT_RANDOM) {
         ts_image_alloc(start, W, H);
         uint64_t s = (uint64_t)o->seed * 0x9E3779B97F4A7C15ull + 1;
         for (size_t i = 0; i < ts_numel(3, H, W); i++) start->data[i] = (float)ts_rng_uniform(&s);
@@ -386,235 +408,8 @@ void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *conte
         ts_color_combine(img->data, content_orig->data, img->data, (size_t)img->w * img->h);
 }
 
-/* Sets up targets for scale k and the starting image (from the previous scale when k > 0). */
-static void setup_scale(ts_state *st, int k) {
-    ts_job *job = st->job;
-    const ts_backend *be = job->be;
-    int W, H;
-    ts_job_scale_size(job, k, &W, &H);
-    ts_image_free(&st->content_scaled);
-    ts_image c, start = {0}, prev = {0};
-    ts_job_content(job, k, &st->content_scaled, &c);
-    ts_job_style_targets(job, &st->obj, k);
-    float *cd = upload_image(be, &c);
-    ts_objective_set_content(&st->obj, cd, H, W);
-    be->free(cd);
-    if (k > 0 && st->x) {
-        ts_image_alloc(&prev, st->W, st->H);
-        be->download(prev.data, st->x, ts_numel(3, st->H, st->W));
-    }
-    if (k > 0 && !st->x) ts_image_resize(&c, W, H, &start); /* resuming: the checkpoint brings the image */
-    else ts_job_start(job, k, &prev, &c, &start);
-    ts_image_free(&prev);
-    if (st->x) be->free(st->x);
-    st->x = upload_image(be, &start);
-    ts_image_free(&start);
-    ts_image_free(&c);
-    st->W = W;
-    st->H = H;
-}
 
-static void state_init(ts_state *st, ts_job *job) {
-    memset(st, 0, sizeof *st);
-    st->job = job;
-    job->be->set_threads(job->threads);
-    int keep[TS_VGG_MAX_LAYERS];
-    ts_loss_spec_keep(&job->spec, keep);
-    ts_vgg_init(&st->net, job->be, &job->weights, job->pool, job->preproc, ts_loss_spec_deepest(&job->spec), keep);
-    if (job->conv != TS_CONV_AUTO) ts_vgg_set_conv(&st->net, job->conv);
-    ts_objective_init(&st->obj, &st->net, &job->spec);
-}
-
-static void state_free(ts_state *st) {
-    if (st->x) st->job->be->free(st->x);
-    ts_objective_free(&st->obj);
-    ts_vgg_free(&st->net);
-    ts_image_free(&st->content_scaled);
-}
-
-/* The image as it will be written: colours put back if asked. */
-static void final_image(ts_state *st, ts_image *out) {
-    ts_image_alloc(out, st->W, st->H);
-    st->job->be->download(out->data, st->x, ts_numel(3, st->H, st->W));
-    ts_job_final_colors(st->job, out, &st->content_scaled);
-}
-
-static char *iter_name(const char *output, int iter) {
-    size_t n = strlen(output) + 32;
-    char *s = ts_malloc(n);
-    const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
-    if (!dot || (slash && dot < slash)) dot = output + strlen(output);
-    snprintf(s, n, "%.*s_iter%d%s", (int)(dot - output), output, iter, dot);
-    return s;
-}
-
-/* errno of the first --log line that could not be written (stdio drops the line, so fclose cannot tell) */
-static int g_log_errno;
-
-int ts_log_close(FILE *log, const char *path, ts_err *err) {
-    if (!log) return 0;
-    int bad = ferror(log), e = g_log_errno;
-    if (fclose(log) != 0) {
-        bad = 1;
-        if (!e) e = errno;
-    }
-    g_log_errno = 0;
-    if (bad) return ts_fail(err, "%s: cannot write the log: %s", path, e ? strerror(e) : "a write failed");
-    return 0;
-}
-
-void ts_log_iteration(FILE *log, int iter, int scale, int W, int H, ts_loss_terms t, int evals, double seconds,
-                      double elapsed, double comm, double wait, int tile) {
-    if (!log) return;
-    fprintf(log,
-            "{\"iteration\": %d, \"scale\": %d, \"width\": %d, \"height\": %d, \"total\": %.10g, \"content\": %.10g, "
-            "\"style\": %.10g, \"tv\": %.10g, \"evaluations\": %d, \"seconds\": %.4f, \"elapsed\": %.3f",
-            iter, scale, W, H, t.total, t.content, t.style, t.tv, evals, seconds, elapsed);
-    if (comm >= 0) fprintf(log, ", \"communication\": %.4f", comm);
-    if (wait >= 0) fprintf(log, ", \"waiting\": %.4f", wait);
-    if (tile >= 0) fprintf(log, ", \"tile\": %d", tile);
-    fputs("}\n", log);
-    if (fflush(log) != 0 && !g_log_errno) g_log_errno = errno;
-}
-
-int ts_job_run(ts_job *job, ts_err *err) {
-    ts_options *o = job->opt;
-    ts_state st;
-    ts_ckpt_ctl ck;
-    ts_ckpt_ctl_init(&ck, o, ts_ckpt_fingerprint(o, 0, 1), 0, 0, 1);
-    ts_ckpt_pos resume = {0};
-    int found = 0;
-    if (ck.resume && (found = ts_ckpt_peek(&ck.cfg, &resume, err)) < 0) {
-        ts_ckpt_ctl_free(&ck);
-        return -1;
-    }
-    FILE *log = NULL;
-    if (o->log) {
-        log = fopen(o->log, found ? "a" : "w");
-        if (!log) {
-            ts_ckpt_ctl_free(&ck);
-            return ts_fail(err, "%s: cannot write log: %s", o->log, strerror(errno));
-        }
-    }
-    state_init(&st, job);
-    ts_image_write_opts wopts = {.bits = o->output_bits, .quality = 95};
-    double t_start = ts_now() - (found ? resume.elapsed : 0.0);
-    int global_iter = found ? resume.global_iter : 0, total_iters = 0, rc = 0, stopped = 0;
-    for (int k = 0; k < job->nscales; k++) total_iters += job->iterations[k];
-    char where[256];
-    ts_backend_describe(&job->backend, o->gpu_math, job->threads, where, sizeof where);
-    ts_job_backend_notice(job);
-    if (!o->quiet)
-        fprintf(stderr, "tessera: %s, %s%s weights (%s, %s preset), %s, %d scale%s, %d iterations\n",
-                ts_arch_name(job->arch), job->weights.is_random ? "random stand-in " : "", job->weights.source, ts_preproc_name(job->preproc), job->preset,
-                where, job->nscales, job->nscales == 1 ? "" : "s", total_iters);
-    double iter_seconds = 0.0;
-    int timed_iters = 0;
-    if (found) /* said even with --quiet: the result continues an earlier run */
-        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
-                resume.scale + 1, resume.global_iter);
-    for (int k = found ? resume.scale : 0; k < job->nscales && rc == 0 && !stopped; k++) {
-        setup_scale(&st, k);
-        size_t n = ts_numel(3, st.H, st.W);
-        char label[64];
-        snprintf(label, sizeof label, "[%dx%d]", st.W, st.H);
-        ts_progress prog;
-        ts_progress_start(&prog, label, job->iterations[k], o->print_every, o->quiet);
-        ts_lbfgs lb;
-        ts_adam ad;
-        int use_adam = strcmp(o->optimizer, "adam") == 0;
-        if (use_adam) ts_adam_init(&ad, job->be, n, (float)o->learning_rate);
-        else ts_lbfgs_init(&lb, job->be, n, o->lbfgs_history, (ts_reduce_hook){0});
-        ts_ckpt_data cd = {.lbfgs = use_adam ? NULL : &lb, .adam = use_adam ? &ad : NULL, .nblocks = 1,
-                           .blocks = &st.x, .sizes = &n};
-        int it0 = 1;
-        if (found && k == resume.scale) {
-            if (ts_ckpt_load(&ck.cfg, job->be, &cd, err)) rc = -1;
-            it0 = resume.iter + 1;
-        }
-        double f = NAN;
-        for (int it = it0; it <= job->iterations[k] && rc == 0; it++) {
-            double t0 = ts_now();
-            ts_step_status s = use_adam ? ts_adam_step(&ad, st.x, eval_cb, &st) : ts_lbfgs_step(&lb, st.x, eval_cb, &st);
-            double dt = ts_now() - t0;
-            ts_loss_terms t = st.obj.last;
-            f = ts_fault_loss(t.total, global_iter + 1);
-            if (!isfinite(f)) {
-                rc = ts_fail(err, "loss became %s at iteration %d; stopping (try smaller weights or learning rate)%s%s",
-                             isnan(f) ? "NaN" : "infinite", global_iter + 1,
-                             ck.dir ? "; the last good checkpoint stays in " : "", ck.dir ? ck.dir : "");
-                break;
-            }
-            if (s != TS_STEP_OK) {
-                if (!o->quiet)
-                    fprintf(stderr, "\ntessera: L-BFGS %s at iteration %d of scale %d; moving on\n",
-                            s == TS_STEP_CONVERGED ? "converged" : "found no further decrease", it, k + 1);
-                break;
-            }
-            global_iter++;
-            if (it > 1) {
-                iter_seconds += dt;
-                timed_iters++;
-            }
-            ts_log_iteration(log, global_iter, k + 1, st.W, st.H, t, use_adam ? ad.nevals : lb.nevals, dt,
-                             ts_now() - t_start, -1, -1, -1);
-            ts_progress_update(&prog, it, f);
-            if (o->save_every > 0 && global_iter % o->save_every == 0) {
-                ts_image img;
-                final_image(&st, &img);
-                char *name = iter_name(o->output, global_iter);
-                if (ts_image_write(name, &img, &wopts, err)) rc = -1;
-                free(name);
-                ts_image_free(&img);
-                if (rc) break;
-            }
-            cd.pos = (ts_ckpt_pos){k, it, global_iter, -1, 1, ts_now() - t_start};
-            if (ts_ckpt_tick(&ck, job->be, &cd, global_iter, 0)) {
-                stopped = 1;
-                break;
-            }
-        }
-        ts_progress_end(&prog, use_adam ? ad.iter : lb.iter, f);
-        if (use_adam) ts_adam_free(&ad);
-        else ts_lbfgs_free(&lb);
-    }
-    if (ts_log_close(log, o->log, rc ? NULL : err) != 0) rc = -1; /* e.g. a full disk: no output then */
-    if (stopped) ts_ckpt_stopped(&ck, global_iter);
-    if (rc == 0 && !stopped) {
-        ts_image img;
-        final_image(&st, &img);
-        rc = ts_image_write(o->output, &img, &wopts, err);
-        ts_image_free(&img);
-        if (rc == 0 && !o->quiet)
-            fprintf(stderr, "tessera: wrote %s (%dx%d): loss %.6g after %d iterations in %.1f s (%.3f s/iteration)\n",
-                    o->output, st.W, st.H, st.obj.last.total, global_iter, ts_now() - t_start,
-                    timed_iters ? iter_seconds / timed_iters : 0.0);
-    }
-    state_free(&st);
-    ts_ckpt_ctl_free(&ck);
-    return rc;
-}
-
-int ts_job_grad(ts_job *job, ts_err *err) {
-    ts_state st;
-    ts_job_backend_notice(job);
-    state_init(&st, job);
-    setup_scale(&st, job->nscales - 1);
-    /* grad evaluates at --init itself, at the final size */
-    size_t n = ts_numel(3, st.H, st.W);
-    float *g = job->be->alloc(n);
-    ts_loss_terms t = ts_objective_eval(&st.obj, st.x, g);
-    float *host = ts_malloc(sizeof(float) * n);
-    job->be->download(host, g, n);
-    int64_t shape[3] = {3, st.H, st.W};
-    int rc = ts_npy_write(job->opt->grad_out, host, 3, shape, err);
-    if (rc == 0) {
-        printf("{\"total\": %.12g, \"content\": %.12g, \"style\": %.12g, \"tv\": %.12g}\n", t.total, t.content,
-               t.style, t.tv);
-        fflush(stdout);
-    }
-    free(host);
-    job->be->free(g);
-    state_free(&st);
-    return rc;
+ts_optim_params ts_job_optim_params(const ts_options *o, const ts_backend *be, size_t n, ts_reduce_hook hook) {
+    return (ts_optim_params){.be = be, .n = n, .hook = hook, .history = o->lbfgs_history,
+                             .learning_rate = o->learning_rate};
 }
