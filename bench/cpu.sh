@@ -12,7 +12,7 @@
 # Same work on both sides:
 #  - network: one weights file, written by `torch_peer.py --write-weights` (VGG19 conv1_1..conv5_1,
 #    standard widths, seeded Kaiming-normal), read by both programs;
-#  - loss: DESIGN.md section 1 (style relu1_1..relu5_1 with lambda_l = 4096/C_l^2, content relu4_2,
+#  - loss: docs/DESIGN.md §1 (style relu1_1..relu5_1 with lambda_l = 4096/C_l^2, content relu4_2,
 #    TV; max pooling; torchvision normalisation), with the weights passed to Tessera explicitly and
 #    hard-wired in the peer (alpha 4, beta 4e6/4096, gamma 1000);
 #  - pixels: for each size, Tessera resamples the pictures once (`tessera run --iterations 0`, 16-bit

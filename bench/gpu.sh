@@ -15,7 +15,7 @@
 # measures Tessera and leaves the peer's columns empty (saying so).
 #
 # The same work on both sides, as bench/cpu.sh: one seeded VGG19 weights file (torch_peer.py
-# --write-weights) read by both; the loss of DESIGN.md section 1 with the torchvision preset's
+# --write-weights) read by both; the loss of docs/DESIGN.md §1 with the torchvision preset's
 # weights given to Tessera explicitly; pictures resampled once by Tessera to 16-bit PNGs that both
 # read; L-BFGS with 20 history pairs from the content image, ITERS iterations.
 #

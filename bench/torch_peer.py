@@ -23,7 +23,7 @@ stand-in; F32; metadata preprocessing=torchvision) as safetensors, with numpy an
 `tessera run --weights FILE` reads the same file, so both programs use the same network.
 
 The benchmark run optimises the content image with torch.optim.LBFGS (history M, default 20 as in
-Tessera) on the loss of DESIGN.md section 1, taken from tests/torch_ref.py, the reference that
+Tessera) on the loss of docs/DESIGN.md §1, taken from tests/torch_ref.py, the reference that
 Tessera's gradient tests are checked against: VGG19 to relu5_1, max pooling, torchvision
 normalisation, Gram F F^T/M, style sum_l lambda_l/(4 C^2) sum (G-A)^2 over relu1_1..relu5_1 with
 lambda_l = 4096/C_l^2, content 1/(4CM) sum (F-P)^2 at relu4_2, TV 1/(3HW) sum (dx)^2, and weights
@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import torch_ref  # noqa: E402  (the loss of DESIGN.md section 1)
+import torch_ref  # noqa: E402  (the loss of docs/DESIGN.md §1)
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 STYLE_CHANNELS = [64, 128, 256, 512, 512]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# t_bench.sh - the benchmark scripts run as the README says and print the table they promise. Timings
-# are never asserted (the machines are shared); the runs are 64 px, 2 iterations, so they take seconds.
+# t_bench.sh - the benchmark scripts run as bench/RESULTS.md documents them and print the table they
+# promise. Timings are never asserted (the machines are shared); the runs are 64 px, 2 iterations, so they take seconds.
 #  - bench/scaling.sh with no CONFIGS runs all six configurations and prints one row each, with a
 #    time per evaluation; every row but the 1-rank one has an efficiency and a paired efficiency in
 #    percent, the 1-rank row '-' for those and for communication and waiting;

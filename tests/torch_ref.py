@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_ref.py - PyTorch reference cases for `tessera grad` (DESIGN.md section 1).
+"""torch_ref.py - PyTorch reference cases for `tessera grad` (docs/DESIGN.md §1).
 
 Usage: /usr/bin/python3 tests/torch_ref.py [--out DIR] [--seed S] [--no-check]
 
@@ -176,7 +176,7 @@ def random_weights(rng, arch, widths, preprocessing):
 
 
 # ---------------------------------------------------------------------------------------------
-# The loss of DESIGN.md section 1, in PyTorch
+# The loss of docs/DESIGN.md §1, in PyTorch
 
 def preprocess(x, mode):
     """x: (3,H,W) RGB in [0,1] -> network input (1,3,H,W)."""
