@@ -13,6 +13,7 @@
 
 #include "tessera/backend.h"
 #include "tessera/files.h"
+#include "tessera/loss.h"
 #include "tessera/optim.h"
 
 typedef enum { T_STR, T_INT, T_LONG, T_DBL, T_BOOL, T_STRS, T_INTS, T_DBLS } opt_type;
@@ -513,12 +514,14 @@ void ts_options_print_help(ts_command cmd, const char *prog) {
                "Optimises an image so that its VGG features match the content photo and its Gram\n"
                "matrices match the style image(s) (Gatys et al.), then writes it.\n\n",
                prog);
-    else
+    else {
         printf("usage: %s grad --content IMAGE --style IMAGE[,IMAGE...] --init IMAGE --grad-out G.npy [options]\n\n"
-               "Evaluates the loss once at the --init image and prints one JSON line\n"
-               "{\"total\":...,\"content\":...,\"style\":...,\"tv\":...} (the weighted terms); writes dL/dx\n"
-               "with respect to the [0,1] RGB image as float32 .npy of shape (3,H,W).\n\n",
+               "Evaluates the loss once at the --init image and prints one JSON line\n{\"total\":...",
                prog);
+        for (int t = 0; t < ts_loss_nterms(); t++) printf(",\"%s\":...", ts_loss_term_name(t));
+        printf("} (the weighted terms); writes dL/dx\n"
+               "with respect to the [0,1] RGB image as float32 .npy of shape (3,H,W).\n\n");
+    }
     printf("options (config-file keys are the same names in snake_case):\n");
     for (int i = 0; i < NOPTS; i++) {
         const opt_def *o = &OPTS[i];
