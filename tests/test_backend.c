@@ -327,6 +327,28 @@ static void test_adam(const ts_backend *be) {
     TS_EXPECT(fabsf(x[0] - 0.9f) < 1e-5f && fabsf(x[1] + 1.9f) < 1e-5f, "adam first step %g %g", x[0], x[1]);
 }
 
+/* mul_positions: every channel times the same per-position weights, set or added, in place too */
+static void test_mul_positions(const ts_backend *be, int C, size_t M) {
+    size_t n = (size_t)C * M;
+    float *x = be->alloc(n), *w = be->alloc(M), *y = be->alloc(n), *z = be->alloc(n);
+    randn(x, n, 1);
+    randn(w, M, 1);
+    randn(y, n, 1);
+    memcpy(z, y, n * sizeof(float));
+    be->mul_positions(x, w, C, M, 1, y);
+    int add_ok = 1, set_ok = 1;
+    for (int c = 0; c < C; c++)
+        for (size_t p = 0; p < M; p++) add_ok &= y[c * M + p] == z[c * M + p] + x[c * M + p] * w[p];
+    be->mul_positions(x, w, C, M, 0, y);
+    memcpy(z, x, n * sizeof(float));
+    be->mul_positions(z, w, C, M, 0, z); /* in place */
+    for (int c = 0; c < C; c++)
+        for (size_t p = 0; p < M; p++) set_ok &= y[c * M + p] == x[c * M + p] * w[p] && z[c * M + p] == y[c * M + p];
+    TS_EXPECT(add_ok, "mul_positions C=%d M=%zu adds x*w", C, M);
+    TS_EXPECT(set_ok, "mul_positions C=%d M=%zu sets x*w, also in place", C, M);
+    be->free(x), be->free(w), be->free(y), be->free(z);
+}
+
 int main(void) {
     const ts_backend *be = ts_backend_cpu();
     be->set_threads(2);
@@ -359,6 +381,8 @@ int main(void) {
     test_loss_rect(be, 4, 12, 7, 0, 6, 12, 1);  /* one column */
     test_loss_rect(be, 4, 6, 6, 3, 2, 0, 3);    /* empty */
     test_vector_ops(be);
+    test_mul_positions(be, 3, 17);
+    test_mul_positions(be, 64, 1000);
     test_adam(be);
     TS_EXPECT(ts_backend_by_name("cpu") == be && ts_backend_by_name("nonesuch") == NULL, "backend lookup");
     return ts_test_summary();

@@ -273,6 +273,23 @@ static void test_regions(void) {
     free(big), free(small), free(out), free(big2);
 }
 
+static void test_mul_positions(int C, size_t M) {
+    size_t n = (size_t)C * M;
+    float *x = hbuf(n), *w = hbuf(M), *y = hbuf(n);
+    randn(x, n, 1);
+    randn(w, M, 1);
+    randn(y, n, 1);
+    float *gx = to_gpu(x, n), *gw = to_gpu(w, M), *gy = to_gpu(y, n);
+    CPU->mul_positions(x, w, C, M, 1, y);
+    GPU->mul_positions(gx, gw, C, M, 1, gy);
+    TS_EXPECT(gpu_err(gy, y, n) == 0, "mul_positions C=%d M=%zu (add) exact", C, M);
+    CPU->mul_positions(x, w, C, M, 0, y);
+    GPU->mul_positions(gx, gw, C, M, 0, gx); /* in place */
+    TS_EXPECT(gpu_err(gx, y, n) == 0, "mul_positions C=%d M=%zu (set, in place) exact", C, M);
+    GPU->free(gx), GPU->free(gw), GPU->free(gy);
+    free(x), free(w), free(y);
+}
+
 static void test_vectors(size_t n) {
     float *x = hbuf(n), *y = hbuf(n);
     randn(x, n, 1);
@@ -388,6 +405,8 @@ int main(void) {
     test_tv(3, 31, 29, 16, 13, 15, 16);  /* touching the bottom and right edges */
     test_tv(1, 1, 1, 0, 0, 1, 1);        /* one pixel: no differences */
     test_regions();
+    test_mul_positions(3, 31);
+    test_mul_positions(256, 4097);
     test_vectors(1);
     test_vectors(12345);
     test_vectors(3u << 20);

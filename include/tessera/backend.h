@@ -122,6 +122,9 @@ typedef struct ts_backend {
     void (*region_add)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
     /* the rect (y0, x0, h, w) of dst (C x H x W) = src (C x h x w) */
     void (*region_set)(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
+    /* y (C x M) = x * w position by position (w: M values, the same for every channel), or y += x * w
+     * when add; y == x allowed when not add (the guided Grams' masks, docs/DESIGN.md §1) */
+    void (*mul_positions)(const float *x, const float *w, int C, size_t M, int add, float *y);
     /* Adam update for n parameters at step t (1-based) */
     void (*adam_step)(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                       float beta2, float eps, int t);

@@ -381,6 +381,18 @@ static void cpu_region_set(const float *src, int C, int H, int W, int y0, int x0
             memcpy(dst + ((size_t)c * H + y0 + i) * W + x0, src + ((size_t)c * h + i) * w, sizeof(float) * (size_t)w);
 }
 
+static void cpu_mul_positions(const float *x, const float *w, int C, size_t M, int add, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * M;
+        float *yc = y + (size_t)c * M;
+        if (add)
+            for (size_t p = 0; p < M; p++) yc[p] += xc[p] * w[p];
+        else
+            for (size_t p = 0; p < M; p++) yc[p] = xc[p] * w[p];
+    }
+}
+
 static void cpu_adam_step(float *x, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                           float beta2, float eps, int t) {
     double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
@@ -432,6 +444,7 @@ static const ts_backend cpu_backend = {
     .region_get = cpu_region_get,
     .region_add = cpu_region_add,
     .region_set = cpu_region_set,
+    .mul_positions = cpu_mul_positions,
     .adam_step = cpu_adam_step,
 };
 

@@ -119,6 +119,7 @@ double ts_cuda_sqdiff(const float *x, const float *t, size_t n, float gscale, fl
 double ts_cuda_tv(const float *x, int C, int H, int W, int y0, int x0, int h, int w, float gscale, float *g);
 void ts_cuda_region_get(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
 void ts_cuda_region_add(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
+void ts_cuda_mul_positions(const float *x, const float *w, int C, size_t M, int add, float *y);
 void ts_cuda_region_set(const float *src, int C, int H, int W, int y0, int x0, int h, int w, float *dst);
 void ts_cuda_gram_rect(const float *F, int C, int H, int W, int y0, int x0, int h, int w, float scale, float *G);
 void ts_cuda_gram_backward_rect(const float *D, const float *F, int C, int H, int W, int y0, int x0, int h, int w,

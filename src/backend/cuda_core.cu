@@ -243,6 +243,7 @@ static void fill_table(void) {
     t->region_get = ts_cuda_region_get;
     t->region_add = ts_cuda_region_add;
     t->region_set = ts_cuda_region_set;
+    t->mul_positions = ts_cuda_mul_positions;
     t->adam_step = cuda_adam_step;
 }
 

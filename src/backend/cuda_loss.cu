@@ -152,6 +152,24 @@ void ts_cuda_region_set(const float *src, int C, int H, int W, int y0, int x0, i
     region(REGION_SET, dst, (float *)src, C, H, W, y0, x0, h, w);
 }
 
+/* ---------------- masks: per-position weights ---------------- */
+
+/* grid y: channel */
+__global__ void k_mul_positions(const float *x, const float *w, size_t M, int add, float *y) {
+    size_t c = blockIdx.y;
+    PLANE_LOOP(p, M) {
+        float v = x[c * M + p] * w[p];
+        if (add) y[c * M + p] += v;
+        else y[c * M + p] = v;
+    }
+}
+
+void ts_cuda_mul_positions(const float *x, const float *w, int C, size_t M, int add, float *y) {
+    if (C <= 0 || M == 0) return;
+    TS_LAUNCH(k_mul_positions, ts_cuda_grid2(M, (size_t)C), TS_CUDA_THREADS)(x, w, M, add, y);
+    LAUNCH_CHECK();
+}
+
 /* ---------------- the losses over a rect ----------------
  * A tile's owned part is copied out (region_get) into the backend's scratch, the whole-tensor op runs on
  * the copy and a gradient is added back (region_add): on the GPU the copies cost far less than the

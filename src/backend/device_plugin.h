@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TS_DEVICE_PLUGIN_VERSION 4
+#define TS_DEVICE_PLUGIN_VERSION 5
 #define TS_DEVICE_PLUGIN_SYMBOL "ts_device_plugin_init"
 
 typedef struct {
