@@ -151,6 +151,13 @@ flags: --layer-weights count         | --layer-weights                     | all
 flags: --style-blend-weights count   | --style-blend-weights               | all | $RUN --style-blend-weights 1,2
 flags: --style-blend-weights all zero | --style-blend-weights.*zero        | all | $RUN --style $S,$S --style-blend-weights 0,0
 flags: trailing comma in --style     | empty element                       | all | $RUN --style $S,
+masks: mask file missing             | nosuch\.png.*No such file           | all | $RUN --style-masks $in/nosuch.png
+masks: mask cut in half              | half\.png.*truncated                | all | $RUN --style-masks $in/half.png
+masks: more masks than styles        | --style-masks has 2 masks for 1 style | all | $RUN --style-masks $C,$C
+masks: style-image masks alone       | --style-image-masks needs --style-masks | all | $RUN --style-image-masks $S
+masks: style-image masks count       | --style-image-masks has 2 masks for 1 | all | $RUN --style-masks $C --style-image-masks $S,$S
+masks: a black style-image mask      | black\.npy.*black                   | all | $RUN --style-masks $C --style-image-masks $in/black.npy
+masks: a photo as mask (accepted)    | ok                                  | all | $RUN --style-masks $C --style-image-masks $S
 flags: missing --content             | --content.*required                 | all | run --style $S --output $O --weights $W19 --size 32 --quiet
 flags: missing --style               | --style.*required                   | all | run --content $C --output $O --weights $W19 --size 32 --quiet
 flags: missing --output              | --output.*required                  | all | run --content $C --style $S --weights $W19 --size 32 --quiet

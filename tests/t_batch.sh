@@ -112,6 +112,15 @@ if [ -f "$D/dog.jpg" ] && [ -f "$D/scream.jpg" ]; then
             echo "skipped: chromium cannot start here ($(tail -1 "$tmp/chrome.err"))"
         fi
     fi
+    # the regions example (style masks in options and grid): read, checked, and one task run
+    n=$("$bin" batch jobs/regions.json --list 2>"$tmp/reg.err" | head -1)
+    [ "$n" = 4 ] && ok "jobs/regions.json: 4 tasks, its masks found" || not_ok "jobs/regions.json lists 4 tasks" "$n $(cat "$tmp/reg.err")"
+    if "$bin" batch jobs/regions.json --task 0 --output-dir "$tmp/regions" >"$tmp/reg.out" 2>"$tmp/reg.err" &&
+        t0name=$("$bin" batch jobs/regions.json --list | sed -n 2p) && [ -s "$tmp/regions/$t0name/output.png" ]; then
+        ok "jobs/regions.json: task 0 (two styles, masks on content and style images) writes its output"
+    else
+        not_ok "jobs/regions.json task 0" "$(tail -3 "$tmp/reg.err")"
+    fi
 else
     echo "skipped: smoke sweep (no $D/dog.jpg and scream.jpg: apt-get install darknet)"
 fi
@@ -218,6 +227,8 @@ bad "per-task option in options" "{\"content\": \"$C1\", \"style\": \"$S1\", \"o
 bad "missing config" "{$base, \"config\": \"$tmp/none.json\"}" "none.json"
 bad "duplicate names" "{\"content\": [\"$C1\", \"$F/caffe/../vgg19_max/content.png\"], \"style\": \"$S1\"}" "both named"
 bad "pairs and content" "{$base, \"pairs\": [[\"$C1\", \"$S1\"]]}" 'either "pairs"'
+bad "missing style mask" "{$base, \"grid\": {\"style_masks\": [[\"$C1\"], [\"$tmp/nomask.png\"]]}}" "nomask.png\": No such file"
+bad "style masks count" "{\"content\": \"$C1\", \"style\": \"$S1\", \"options\": {$FAST, \"style_masks\": [\"$C1\", \"$C1\"]}}" '"style_masks" has 2 masks for 1 style'
 
 # ---- a task that cannot write its output is marked failed; the others go on ----
 cat >"$tmp/f.json" <<EOF

@@ -61,6 +61,19 @@ check "one generation kept" [ "$(ls -d t.ckpt/ckpt-* | wc -l)" -eq 1 ]
 "$bin" "${base[@]}" "${two[@]}" --output t.png --checkpoint-dir t.ckpt --resume
 same "single SIGTERM: resumed = uninterrupted" full_lbfgs.png t.png
 
+# --- style masks: a stopped masked run resumes to the uninterrupted image; other masks are refused ---
+M=$root/tests/fixtures/ref/masks_hard
+mk=(--style "$M/style1.png,$M/style2.png" --style-masks "$M/mask1.png,$M/mask2.png")
+"$bin" "${base[@]}" "${two[@]}" "${mk[@]}" --output full_mask.png
+mkdir -p m.ckpt && touch m.ckpt/STOP
+"$bin" "${base[@]}" "${two[@]}" "${mk[@]}" --output m.png --checkpoint-dir m.ckpt 2>m.err
+check "masks: STOP file, checkpoint written" [ -f "m.ckpt/$(cat m.ckpt/LATEST 2>/dev/null)/COMPLETE" ]
+"$bin" "${base[@]}" "${two[@]}" "${mk[@]}" --output m.png --checkpoint-dir m.ckpt --resume
+same "masks: resumed = uninterrupted" full_mask.png m.png
+"$bin" "${base[@]}" "${two[@]}" --style "$M/style1.png,$M/style2.png" --style-masks "$M/mask2.png,$M/mask1.png" \
+    --output m2.png --checkpoint-dir m.ckpt --resume 2>m2.err
+check "masks: a checkpoint of other masks is refused" grep -q "other options or inputs" m2.err
+
 # --- refusals ---
 "$bin" "${base[@]}" "${two[@]}" --output t2.png --checkpoint-dir t.ckpt --resume --style-weight 123 2>o.err
 check "other options: exit 2" [ $? -eq 2 ]

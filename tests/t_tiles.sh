@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # t_tiles.sh - the tiled modes under mpirun: exact equals the single process (gradient against the
-# PyTorch reference cases on 1-4 ranks and several grids, and a 10-iteration L-BFGS loss curve);
+# PyTorch reference cases on 1-4 ranks and several grids, style masks included, and 10- and 8-iteration
+# L-BFGS loss curves); masks in independent mode;
 # independent blends away the seams that pasting leaves; bad tilings stop every rank with exit 2.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh" tiles
@@ -11,11 +12,17 @@ refcheck=${BUILD:-build}/tools/refcheck
 case $refcheck in /*) ;; *) refcheck=$root/$refcheck ;; esac
 [ -x "$refcheck" ] || { echo "NOT OK refcheck not built (make tools)"; echo "0 passed, 1 failed"; exit 1; }
 
-# ---- exact grad equals the reference on every grid ----
-for case in vgg19_max custom_layers caffe; do
+# ---- exact grad equals the reference on every grid (the mask cases: guided Grams, docs/DESIGN.md §1;
+# masks_soft_three has a mask empty at the deepest layers, masks_style_side masks on the style images) ----
+for case in vgg19_max custom_layers caffe masks_soft_three masks_style_side; do
     dir=$root/tests/fixtures/ref/$case
     mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
-    for run in "1 2x1" "2 1x2" "2 2x2" "3 1x3" "4 2x2" "4 1x2"; do
+    runs=("1 2x1" "2 1x2" "2 2x2" "3 1x3" "4 2x2" "4 1x2")
+    case $case in
+        masks_soft_three) runs=("2 1x2" "2 2x2" "3 1x3" "4 2x2") ;;
+        masks_style_side) runs=("2 2x1" "2 2x2" "3 3x1" "4 2x2") ;; # 56 px high, 41 wide
+    esac
+    for run in "${runs[@]}"; do
         set -- $run
         np=$1 grid=$2 name="exact $case np=$np tiles=$grid"
         rm -f "$tmp/g.npy"
@@ -37,14 +44,16 @@ done
 dir=$root/tests/fixtures/ref/two_styles
 mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
 # exact_vs_single NAME SIZE NP GRID EXCHANGE OVERLAP: exact grad equals the single-process one at SIZE px
+# (the case in $dir, its command line in args)
 exact_vs_single() {
-    local name=$1 size=$2 np=$3 grid=$4 hx=$5 overlap=$6
-    [ -e "$tmp/single$size.npy" ] ||
-        (cd "$dir" && "$bin" "${args[@]:1}" --size "$size" --grad-out "$tmp/single$size.npy" --quiet | grep total >"$tmp/single$size.json")
+    local name=$1 size=$2 np=$3 grid=$4 hx=$5 overlap=$6 key
+    key=$(basename "$dir")$size
+    [ -e "$tmp/single$key.npy" ] ||
+        (cd "$dir" && "$bin" "${args[@]:1}" --size "$size" --grad-out "$tmp/single$key.npy" --quiet | grep total >"$tmp/single$key.json")
     if (cd "$dir" && TESSERA_HALO_OVERLAP=$overlap mpi "$np" "$bin" "${args[@]:1}" --size "$size" --grad-out "$tmp/g.npy" \
             --mode exact --tiles "$grid" --halo-exchange "$hx" --quiet >"$tmp/out.txt" 2>"$tmp/err.txt") &&
-       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single$size.json" "$tmp/single$size.npy" "$tmp/out.txt" "$tmp/g.npy" \
-           "exact$size-vs-single-$np-$grid" >"$tmp/cmp.txt"; then
+       REFCHECK_GRAD_TOL=1e-5 "$refcheck" "$tmp/single$key.json" "$tmp/single$key.npy" "$tmp/out.txt" "$tmp/g.npy" \
+           "exact$key-vs-single-$np-$grid" >"$tmp/cmp.txt"; then
         ok "$name"
     else
         not_ok "$name" "$(grep 'NOT OK' "$tmp/cmp.txt" 2>/dev/null; tail -2 "$tmp/err.txt")"
@@ -66,6 +75,16 @@ for run in "2 1x2" "4 2x2" "3 1x3"; do
     exact_vs_single "exact np=$1 tiles=$2 at 224 px (overlapped convolutions cut in pieces) equals single-process grad within 1e-5" \
         224 "$1" "$2" layer 1
 done
+# with masks (two styles, top and bottom halves; resampled from 64 to 96 px, and at 224 px cut
+# convolutions): the guided Grams of every tile add up to the single process's
+dir=$root/tests/fixtures/ref/masks_hard
+mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
+for run in "2 1x2 layer 96" "3 1x3 layer 96" "4 2x2 layer 96" "2 1x2 image 96" "4 2x2 image 96" "3 1x3 layer 224"; do
+    set -- $run
+    exact_vs_single "masks: exact np=$1 tiles=$2 ($3 halo, $4 px) equals single-process grad within 1e-5" "$4" "$1" "$2" "$3" 1
+done
+dir=$root/tests/fixtures/ref/two_styles
+mapfile -t args < <(cd "$dir" && "$refcheck" args expected.json)
 # the start line says which exchange ran (auto: the ring when tiles = ranks)
 (cd "$dir" && mpi 2 "$bin" "${args[@]:1}" --grad-out "$tmp/g.npy" --mode exact 2>&1 >/dev/null) | grep -q "halos exchanged per layer" &&
     ok "auto picks the per-layer exchange with one tile per rank" || not_ok "auto picks the per-layer exchange with one tile per rank"
@@ -106,6 +125,30 @@ if mpi 2 "$bin" "${ind[@]}" --output "$tmp/blend.png" 2>"$tmp/err.txt" &&
         not_ok "blended seam score clearly below pasted" "blended $sb, pasted $sp"
 else
     not_ok "independent runs" "$(tail -3 "$tmp/err.txt")"
+fi
+
+# ---- masks in runs: exact follows the single-process loss curve; independent (its coarse scale exact)
+# runs to the end with falling loss ----
+M=$root/tests/fixtures/ref/masks_hard
+mk=(run --content "$M/content.png" --style "$M/style1.png,$M/style2.png" --style-masks "$M/mask1.png,$M/mask2.png"
+    --weights random:2 --threads 1 --quiet)
+first_last() { sed -n -E '1p;$p' "$1" | sed -E 's/.*"total": ([^,]*),.*/\1/' | tr '\n' ' '; }
+if "$bin" "${mk[@]}" --size 64 --iterations 8 --output "$tmp/ms.png" --log "$tmp/ms.jsonl" 2>"$tmp/err.txt" &&
+   mpi 2 "$bin" "${mk[@]}" --size 64 --iterations 8 --mode exact --output "$tmp/me.png" --log "$tmp/me.jsonl" 2>>"$tmp/err.txt"; then
+    worst=$(paste <(sed -E 's/.*"total": ([^,]*),.*/\1/' "$tmp/ms.jsonl") <(sed -E 's/.*"total": ([^,]*),.*/\1/' "$tmp/me.jsonl") |
+        awk 'function abs(v){return v<0?-v:v} {d=abs($1-$2)/abs($1); if(d>m)m=d; n++} END{if(n!=8)print "lines:" n; else printf "%.3g", m}')
+    awk -v w="$worst" 'BEGIN{exit !(w+0 <= 1e-4 && w !~ /lines/)}' && ok "masks: exact np=2 loss curve within 1e-4 of single ($worst)" ||
+        not_ok "masks: exact np=2 loss curve within 1e-4 of single" "worst relative difference $worst"
+else
+    not_ok "masks: single and exact runs" "$(tail -3 "$tmp/err.txt")"
+fi
+if mpi 2 "$bin" "${mk[@]}" --scales 48,96 --iterations 4,6 --mode independent --tiles 2x2 --halo 16 --output "$tmp/mi.png" \
+    --log "$tmp/mi.jsonl" 2>"$tmp/err.txt" && [ -s "$tmp/mi.png" ]; then
+    set -- $(first_last "$tmp/mi.jsonl")
+    awk -v a="$1" -v b="$2" 'BEGIN{exit !(b < a)}' && ok "masks: independent run (coarse scale exact) writes its output, loss falls ($1 -> $2)" ||
+        not_ok "masks: independent run: the loss falls" "$1 -> $2"
+else
+    not_ok "masks: independent run" "$(tail -3 "$tmp/err.txt")"
 fi
 
 # ---- the seam score itself: a hard step at the cut is a seam, a smooth image is not ----

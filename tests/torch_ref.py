@@ -6,6 +6,7 @@ Usage: /usr/bin/python3 tests/torch_ref.py [--out DIR] [--seed S] [--no-check]
 Writes one folder per case into DIR (default tests/fixtures/ref):
   weights.safetensors  small VGG-shaped conv trunk, torchvision keys, F32/F16/BF16
   content.png, style*.png  procedural 8-bit RGB images
+  mask*.png, smask*.png    (mask cases) content masks and style-image masks, grey 8-bit as RGB
   init.npy             float32 (3,H,W) image in [0,1], the point where the loss is evaluated
   expected.json        {"args": [...], "total", "content", "style", "tv"} (weighted terms)
   grad.npy             float32 (3,H,W), dL/dx with respect to the [0,1] RGB init image
@@ -189,6 +190,24 @@ def preprocess(x, mode):
     return y.unsqueeze(0)
 
 
+def layer_level(net, name):
+    """How many poolings come before layer name: its mask is the mask averaged that many times."""
+    k = 0
+    for n, kind, _ in net["layers"]:
+        if n == name:
+            return k
+        k += kind == "pool"
+    raise KeyError(name)
+
+
+def mask_levels(m):
+    """m (H, W) in [0,1] -> [m, and after each 2x2 average pooling with the floor rule]."""
+    levels = [m]
+    for _ in range(4):
+        levels.append(F.avg_pool2d(levels[-1][None, None], 2, 2)[0, 0])
+    return levels
+
+
 def features(x, net, names):
     """Runs the trunk up to the deepest layer in names; returns {name: (C, M) matrix}."""
     want = set(names)
@@ -214,13 +233,31 @@ def gram(f):
     return f @ f.t() / f.shape[1]
 
 
+def guided_gram(f, w):
+    """(F diag(w)) (F diag(w))^T / sum w^2 for a mask w of the layer's size; None when sum w^2 = 0."""
+    w = w.reshape(1, -1)
+    z = (w * w).sum()
+    if float(z) == 0.0:
+        return None
+    fw = f * w
+    return fw @ fw.t() / z
+
+
 def loss_terms(x, net, cfg, style_targets, content_targets):
     """Weighted (content, style, tv) terms for image x (3,H,W)."""
     feats = features(x, net, cfg["style_layers"] + cfg["content_layers"])
     e_style = 0.0
+    masks = [mask_levels(torch.from_numpy(m).to(x.dtype)) for m in cfg.get("masks", [])]
     for name, lam in zip(cfg["style_layers"], cfg["layer_weights"]):
         c = feats[name].shape[0]
-        e_style = e_style + lam / (4.0 * c * c) * ((gram(feats[name]) - style_targets[name]) ** 2).sum()
+        if not masks:
+            e_style = e_style + lam / (4.0 * c * c) * ((gram(feats[name]) - style_targets[name]) ** 2).sum()
+            continue
+        k = layer_level(net, name)
+        for m, b, a in zip(masks, cfg["blend"], style_targets[name]):
+            g = guided_gram(feats[name], m[k])
+            if g is not None:  # a mask empty at this layer contributes nothing
+                e_style = e_style + b * lam / (4.0 * c * c) * ((g - a) ** 2).sum()
     e_content = 0.0
     for name in cfg["content_layers"]:
         c, m = feats[name].shape
@@ -234,11 +271,19 @@ def loss_terms(x, net, cfg, style_targets, content_targets):
 def targets(net, cfg, content, styles):
     with torch.no_grad():
         cf = features(content, net, cfg["content_layers"])
-        st = {name: 0.0 for name in cfg["style_layers"]}
-        for s_img, bw in zip(styles, cfg["blend"]):
+        masked = bool(cfg.get("masks"))
+        st = {name: [] if masked else 0.0 for name in cfg["style_layers"]}
+        smasks = cfg.get("style_masks") or [None] * len(styles)
+        for s_img, bw, sm in zip(styles, cfg["blend"], smasks):
             sf = features(s_img, net, cfg["style_layers"])
+            levels = mask_levels(torch.from_numpy(sm).to(s_img.dtype)) if sm is not None else None
             for name in cfg["style_layers"]:
-                st[name] = st[name] + bw * gram(sf[name])
+                if not masked:
+                    st[name] = st[name] + bw * gram(sf[name])
+                elif levels is None:  # with masks each style image is its own target
+                    st[name].append(gram(sf[name]))
+                else:
+                    st[name].append(guided_gram(sf[name], levels[layer_level(net, name)]))
     return st, cf
 
 
@@ -289,7 +334,49 @@ CASES = [
          content=(60, 44), styles=[(47, 60)], scale="1"),
     dict(name="tv_heavy", arch="vgg16", pool="max", dtype="F32", prep="torchvision",
          content=(40, 56), styles=[(56, 56)], scale="1", tv_heavy=True),
+    # guided Grams (a style per region): masks drawn by make_masks, see there
+    dict(name="masks_hard", arch="vgg19", pool="max", dtype="F32", prep="torchvision",
+         content=(48, 64), styles=[(64, 48), (37, 64)], scale="1", blend=[0.4, 0.6], masks="halves"),
+    dict(name="masks_soft_three", arch="vgg19", pool="max", dtype="F32", prep="torchvision",
+         content=(47, 63), styles=[(52, 63), (63, 40), (45, 63)], scale="1", masks="soft_three"),
+    dict(name="masks_style_side", arch="vgg16", pool="avg", dtype="F32", prep="torchvision",
+         content=(56, 41), styles=[(56, 40), (44, 56)], scale="1", blend=[0.5, 0.5], masks="soft_two",
+         style_masks=True),
 ]
+
+
+def make_masks(kind, h, w):
+    """Content masks (float in [0,1], one per style) as 8-bit values: "halves" top and bottom, hard;
+    "soft_two" a radial blob and its complement; "soft_three" a horizontal ramp, its complement
+    (times 0.8) and a blob only in rows the floor rule drops at stride 16, so it is empty at the
+    deepest layers."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    if kind == "halves":
+        top = (yy < h // 2).astype(np.float64)
+        ms = [top, 1.0 - top]
+    elif kind == "soft_two":
+        r = np.sqrt((yy - 0.45 * h) ** 2 + (xx - 0.55 * w) ** 2) / (0.45 * max(h, w))
+        blob = np.clip(1.0 - r, 0.0, 1.0)
+        ms = [blob, 1.0 - blob]
+    else:
+        ramp = xx / (w - 1)
+        low = (yy >= h // 16 * 16) * np.clip(1.0 - np.abs(xx - w / 2) / (w / 3), 0.0, 1.0)
+        ms = [ramp, 0.8 * (1.0 - ramp), low]
+    return [np.round(m * 255) / 255.0 for m in ms]
+
+
+def style_side_masks(shapes):
+    """Style-image masks: a soft vertical ramp on each, never all black."""
+    out = []
+    for (h, w) in shapes:
+        yy = np.mgrid[0:h, 0:w][0].astype(np.float64)
+        out.append(np.round((0.2 + 0.8 * yy / (h - 1)) * 255) / 255.0)
+    return out
+
+
+def write_mask(path, m):
+    u8 = np.round(m * 255).astype(np.uint8)
+    write_png(path, np.repeat(u8[:, :, None], 3, axis=2))
 
 
 def nice(v):
@@ -333,12 +420,23 @@ def build_case(case, root, seed):
     for hw in case["styles"]:
         assert max(hw) == round(n * float(case["scale"])), case["name"]
 
-    blend = case.get("blend", [1.0])
+    blend = case.get("blend", [1.0] * len(case["styles"]) if case.get("masks") else [1.0])
     style_layers = case.get("style_layers", DEFAULT_STYLE)
     cfg = dict(style_layers=style_layers,
                layer_weights=case.get("layer_weights", [1.0] * len(style_layers)),
                content_layers=case.get("content_layers", ["relu4_2"]),
                blend=[b / sum(blend) for b in blend], alpha=1.0, beta=1.0, gamma=1.0)
+    mask_files, smask_files = [], []
+    if case.get("masks"):
+        cfg["masks"] = make_masks(case["masks"], *case["content"])
+        for i, m in enumerate(cfg["masks"]):
+            mask_files.append(f"mask{i + 1}.png")
+            write_mask(os.path.join(d, mask_files[-1]), m)
+        if case.get("style_masks"):
+            cfg["style_masks"] = style_side_masks(case["styles"])
+            for i, m in enumerate(cfg["style_masks"]):
+                smask_files.append(f"smask{i + 1}.png")
+                write_mask(os.path.join(d, smask_files[-1]), m)
 
     # a draw whose kinks cannot be cleared (e.g. pinned by pixels clipped at 0 or 1) is replaced by
     # another draw of the noise: that is a property of the random case, not of the code under test
@@ -365,6 +463,10 @@ def build_case(case, root, seed):
     args = ["bin/tessera", "grad", "--content", "content.png", "--style", ",".join(style_files)]
     if len(styles) > 1:
         args += ["--style-blend-weights", ",".join(fmt_float(b) for b in blend)]
+    if mask_files:
+        args += ["--style-masks", ",".join(mask_files)]
+    if smask_files:
+        args += ["--style-image-masks", ",".join(smask_files)]
     args += ["--init", "init.npy", "--weights", "weights.safetensors",
              "--arch", arch, "--pool", case["pool"],
              "--content-weight", cfg["alpha_s"], "--style-weight", cfg["beta_s"],
@@ -494,7 +596,7 @@ def main():
         # fp32 arithmetic should land well inside the test tolerances (1e-5 loss, 1e-4 gradient)
         if ref["fp32_loss_rel"] > 1e-6 or ref["fp32_grad_rel"] > 1e-5:
             print(f"warning: {case['name']}: float32 error is close to the test tolerance")
-        if case is CASES[0] and not a.no_check:
+        if (case is CASES[0] or case["name"] == "masks_soft_three") and not a.no_check:
             ok = fd_check(ref) and ok
     print(f"{len(CASES)} cases in {a.out} ({time.time() - t0:.1f} s)")
     if not ok:

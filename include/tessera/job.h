@@ -44,6 +44,9 @@ typedef struct {
     ts_image content;          /* as read */
     ts_image style[TS_MAX_LIST]; /* as read */
     int nstyle;
+    ts_image mask[TS_MAX_LIST];       /* --style-masks as read, luminance (every channel); nmasks of them */
+    ts_image style_mask[TS_MAX_LIST]; /* --style-image-masks as read; nstyle_masks of them */
+    int nmasks, nstyle_masks;
     ts_image init;             /* as read, when --init names a file */
     int scales[TS_MAX_LIST];   /* long side per scale */
     int iterations[TS_MAX_LIST];
@@ -81,6 +84,10 @@ void ts_job_style_image(const ts_job *job, int k, int s, ts_image *out);
 double ts_job_style_weight(const ts_job *job, int s);
 /* the style targets at scale k, computed with obj's network */
 void ts_job_style_targets(ts_job *job, ts_objective *obj, int k);
+/* The content masks at scale k (the content's working size), all of them; out->n = 0 without masks. */
+void ts_job_masks(const ts_job *job, int k, ts_mask_set *out);
+/* Style image s's mask at scale k (that image's working size); out->n = 0 when it has none. */
+void ts_job_style_mask(const ts_job *job, int k, int s, ts_mask_set *out);
 /* the starting image of scale k: --init at k = 0, else prev upsampled */
 void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start);
 /* --original-colors / --luminance-only applied to a finished image */

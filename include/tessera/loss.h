@@ -2,6 +2,8 @@
  *
  *   G(F) = F F^T / M;  A_l = sum_s b_s G(F_l(style_s))
  *   E_style   = sum_l lambda_l / (4 C_l^2) * sum_ij (G(F_l(x)) - A_l)_ij^2
+ *   with masks (a style per region), guided Grams G_w(F) = F diag(w^2) F^T / sum_p w_p^2 and one
+ *   target per style: E_style = sum_l lambda_l sum_s b_s / (4 C_l^2) sum_ij (G_m_s - A_l,s)_ij^2
  *   E_content = sum_c 1 / (4 C M) * sum (F_c(x) - F_c(content))^2
  *   E_tv      = 1 / (3 H W) * sum (horizontal and vertical squared differences of the [0,1] image)
  *   L = sum_t w_t E_t (w = alpha, beta, gamma), gradient w.r.t. the [0,1] RGB image.
@@ -19,6 +21,7 @@
 #define TS_MAX_LOSS_LAYERS 16
 #define TS_MAX_LOSS_TERMS 8
 #define TS_LOSS_STRIDES 5 /* layer strides 1, 2, 4, 8, 16 */
+#define TS_MAX_MASKS 16   /* style masks: one per style image */
 
 typedef struct {
     int nstyle;
@@ -27,7 +30,28 @@ typedef struct {
     int ncontent;
     int content_layer[TS_MAX_LOSS_LAYERS];
     double weight[TS_MAX_LOSS_TERMS]; /* per term, in table order (alpha, beta, gamma) */
+    int nmasks;                       /* style masks: one per style image, 0 for none (one blended target) */
+    double mask_blend[TS_MAX_MASKS];   /* with masks: b_s, summing to 1 */
 } ts_loss_spec;
+
+/* Masks for guided Grams (docs/DESIGN.md §1): n masks, each one weight per position at every layer
+ * stride 2^k (k = 0..4: the mask, then 2x2 averages with the floor rule, as the network pools), h[k]
+ * x w[k] values in host memory, and z[s][k] = sum of w^2 over the whole image at that stride, which
+ * the guided Grams are normalised by. */
+typedef struct {
+    int n;
+    int h[TS_LOSS_STRIDES], w[TS_LOSS_STRIDES];
+    float *level[TS_MAX_MASKS][TS_LOSS_STRIDES];
+    double z[TS_MAX_MASKS][TS_LOSS_STRIDES];
+} ts_mask_set;
+
+/* The levels of n full-resolution H x W masks (values clamped to [0,1]); z their sums. */
+void ts_mask_set_build(ts_mask_set *m, const float *const *masks, int n, int H, int W);
+/* The rects r[k] of every level of whole (the owned part and ring of a tile), z kept: the whole's. */
+void ts_mask_set_crop(const ts_mask_set *whole, const ts_rect *r /* TS_LOSS_STRIDES */, ts_mask_set *out);
+/* z from the levels held (a tile read as a picture of its own: independent mode) */
+void ts_mask_set_sum(ts_mask_set *m);
+void ts_mask_set_free(ts_mask_set *m);
 
 /* The terms of one evaluation: term[t] is the weighted w_t E_t, total their sum. */
 typedef struct {
@@ -60,6 +84,13 @@ typedef struct {
     float *style_target[TS_MAX_LOSS_LAYERS]; /* C x C, backend memory */
     float *gram[TS_MAX_LOSS_LAYERS];         /* G(x) - A after an evaluation */
     float *stage; /* host staging for Gram matrices, 2 x the largest C x C (page-locked on a GPU) */
+    /* guided Grams: the content masks at every stride (backend memory) and their normalisers; targets
+     * and G - A then hold one C x C block per mask */
+    float *mask[TS_MAX_MASKS][TS_LOSS_STRIDES];
+    double mask_z[TS_MAX_MASKS][TS_LOSS_STRIDES];
+    int mask_h[TS_LOSS_STRIDES], mask_w[TS_LOSS_STRIDES];
+    float *masked, *dmasked; /* scratch, the largest style layer: F * w and its gradient */
+    size_t masked_n;
     int content_h, content_w; /* input size the content targets were taken at */
     int tiled;
     ts_objective_tile tile;
@@ -79,9 +110,13 @@ void ts_objective_init(ts_objective *obj, ts_vgg *net, const ts_loss_spec *spec)
 void ts_objective_free(ts_objective *obj);
 
 /* A_l from nstyles style images (each 3 x h_s x w_s, [0,1], backend memory) and blend weights b_s
- * (normalised here to sum 1; NULL = equal). */
+ * (normalised here to sum 1; NULL = equal). With masks (spec.nmasks) one target per style instead,
+ * A_l,s = G_n_s(F_l(style_s)), guided by style_masks[s] (NULL, or a NULL entry: all ones). */
 void ts_objective_set_style(ts_objective *obj, const float *const *styles, const int *h, const int *w,
-                            const double *blend, int nstyles);
+                            const double *blend, int nstyles, const ts_mask_set *const *style_masks);
+/* The content masks of the image the losses read (one per style, tensor-sized levels: the whole
+ * image, or a tile's extended rects), with the normalisers in m->z. */
+void ts_objective_set_masks(ts_objective *obj, const ts_mask_set *m);
 /* The style targets packed layer after layer (host memory, ts_objective_ntargets floats), so one rank
  * can compute them and the others receive them. */
 size_t ts_objective_ntargets(const ts_objective *obj);
@@ -89,11 +124,13 @@ void ts_objective_get_targets(const ts_objective *obj, float *packed);
 void ts_objective_set_targets(ts_objective *obj, const float *packed);
 
 /* Adds weight x this tile's share of G(F_l(style)) for every style layer into packed (doubles, in the
- * order of ts_objective_get_targets): the network runs on the style tile x (3 x H x W, backend memory)
- * and only the owned regions of tile count, normalised by the global M (tile NULL: the whole image).
- * Summed over the tiles of a style image, this is that image's term of A_l. */
+ * order of ts_objective_get_targets; slot: the style's block with masks, else 0): the network runs on
+ * the style tile x (3 x H x W, backend memory) and only the owned regions of tile count, normalised by
+ * the global M (tile NULL: the whole image), or guided by mask (the tile's levels of the style image's
+ * mask, normalised by its z; NULL: none). Summed over the tiles of a style image, this is that image's
+ * term of A_l (A_l,s with masks). */
 void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W, const ts_objective_tile *tile,
-                                 double weight, double *packed);
+                                 const ts_mask_set *mask, int slot, double weight, double *packed);
 
 /* Content features of a 3 x H x W image (backend memory); evaluations must use the same size. */
 void ts_objective_set_content(ts_objective *obj, const float *content, int H, int W);

@@ -16,6 +16,10 @@ typedef struct {
     int nstyle;
     double style_blend_weights[TS_MAX_LIST];
     int nstyle_blend_weights;
+    char *style_masks[TS_MAX_LIST]; /* one content mask per style image: where each style goes */
+    int nstyle_masks;
+    char *style_image_masks[TS_MAX_LIST]; /* one mask per style image on that image */
+    int nstyle_image_masks;
     char *output;
     char *init;
     char *grad_out;

@@ -16,6 +16,9 @@ size_t ts_tile_own_floats(const ts_tile *k, int nch);
 /* Rank 0 cuts image (nch x H x W; NULL elsewhere) into every extended rect of grid g; this rank's
  * tiles come back packed (malloc'd, at least one float). */
 float *ts_scatter_tiles(const ts_tile_grid *g, int nch, const float *image);
+/* The same at layer stride s: image is nch x floor(H/s) x floor(W/s) and the tiles' rects those of
+ * ts_tiles_layer (with the grid's ring, if set). */
+float *ts_scatter_tiles_at(const ts_tile_grid *g, int s, int nch, const float *image);
 /* Each rank sends its tiles' owned parts (mine, packed); rank 0 assembles them into image
  * (nch x H x W; ignored elsewhere). */
 void ts_gather_owned(const ts_tile_grid *g, int nch, const float *mine, float *image);

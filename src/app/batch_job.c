@@ -53,6 +53,21 @@ static int check_input(const char *path, const char *job, const char *what, ts_e
     return 0;
 }
 
+/* A task's style masks (options or grid values): files that can be read, one per style image. */
+static int check_task_masks(const ts_batch_job *job, int t, const ts_options *o, ts_err *err) {
+    const char *names[2] = {"style_masks", "style_image_masks"};
+    char *const *paths[2] = {o->style_masks, o->style_image_masks};
+    int counts[2] = {o->nstyle_masks, o->nstyle_image_masks};
+    for (int k = 0; k < 2; k++) {
+        if (counts[k] && counts[k] != o->nstyle)
+            return ts_fail(err, "%s: task %s: \"%s\" has %d masks for %d style images", job->path, job->tasks[t].name,
+                           names[k], counts[k], o->nstyle);
+        for (int i = 0; i < counts[k]; i++)
+            if (check_input(paths[k][i], job->path, names[k], err)) return -1;
+    }
+    return 0;
+}
+
 /* Characters safe in file names and URLs; everything else becomes '-'. */
 static void sanitise(char *s) {
     for (; *s; s++) {
@@ -488,6 +503,7 @@ int ts_batch_job_load(ts_batch_job *job, const char *path, const char *output_di
     for (int t = 0; t < job->ntasks && rc == 0; t++) {
         ts_options o;
         rc = ts_batch_task_options(job, t, &o, err);
+        if (rc == 0) rc = check_task_masks(job, t, &o, err);
         ts_options_free(&o);
     }
     return rc;

@@ -165,6 +165,39 @@ void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int 
     else snprintf(buf, n, "CPU, %d thread%s", threads, threads == 1 ? "" : "s");
 }
 
+/* --style-masks and --style-image-masks: one per style image each, read as luminance */
+static int read_mask(const char *path, const ts_options *o, ts_image *m, ts_err *err) {
+    if (ts_image_read(path, (size_t)o->max_pixels, m, err)) return -1;
+    ts_color_to_luminance(m->data, (size_t)m->w * m->h);
+    return 0;
+}
+
+static int read_masks(ts_job *job, ts_err *err) {
+    const ts_options *o = job->opt;
+    if (o->nstyle_image_masks && !o->nstyle_masks)
+        return ts_fail(err, "--style-image-masks needs --style-masks (where on the content each style goes)");
+    if (o->nstyle_masks && o->nstyle_masks != o->nstyle)
+        return ts_fail(err, "--style-masks has %d masks for %d style images", o->nstyle_masks, o->nstyle);
+    if (o->nstyle_image_masks && o->nstyle_image_masks != o->nstyle)
+        return ts_fail(err, "--style-image-masks has %d masks for %d style images", o->nstyle_image_masks, o->nstyle);
+    for (int s = 0; s < o->nstyle_masks; s++) {
+        if (read_mask(o->style_masks[s], o, &job->mask[s], err)) return -1;
+        job->nmasks++;
+    }
+    for (int s = 0; s < o->nstyle_image_masks; s++) {
+        if (read_mask(o->style_image_masks[s], o, &job->style_mask[s], err)) return -1;
+        job->nstyle_masks++;
+        double sum = 0;
+        for (size_t p = 0; p < (size_t)job->style_mask[s].w * job->style_mask[s].h; p++) sum += job->style_mask[s].data[p];
+        if (!(sum > 0))
+            return ts_fail(err, "%s: the mask of style image %d is black: no part of %s would be used",
+                           o->style_image_masks[s], s + 1, o->style[s]);
+    }
+    job->spec.nmasks = job->nmasks;
+    for (int s = 0; s < job->nmasks; s++) job->spec.mask_blend[s] = ts_job_style_weight(job, s);
+    return 0;
+}
+
 int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
     memset(job, 0, sizeof *job);
     job->opt = o;
@@ -283,6 +316,7 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
         job->nstyle++;
     }
     if (job->init_kind == TS_INIT_IMAGE && ts_image_read(o->init, (size_t)o->max_pixels, &job->init, err)) return -1;
+    if (read_masks(job, err)) return -1;
     for (int k = 0; k < job->nscales; k++) {
         int w, h;
         char what[PATH_MAX + 32];
@@ -326,6 +360,8 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
 void ts_job_free(ts_job *job) {
     ts_image_free(&job->content);
     for (int s = 0; s < job->nstyle; s++) ts_image_free(&job->style[s]);
+    for (int s = 0; s < job->nmasks; s++) ts_image_free(&job->mask[s]);
+    for (int s = 0; s < job->nstyle_masks; s++) ts_image_free(&job->style_mask[s]);
     ts_image_free(&job->init);
     ts_vgg_weights_free(&job->weights);
     free(job->weights_path);
@@ -381,9 +417,47 @@ void ts_job_style_targets(ts_job *job, ts_objective *obj, int k) {
         sd[s] = ts_job_upload(be, &si);
         ts_image_free(&si);
     }
+    ts_mask_set ms[TS_MAX_LIST];
+    const ts_mask_set *msp[TS_MAX_LIST];
+    for (int s = 0; s < job->nstyle; s++) {
+        ts_job_style_mask(job, k, s, &ms[s]);
+        msp[s] = ms[s].n ? &ms[s] : NULL;
+    }
     ts_objective_set_style(obj, (const float *const *)sd, sh, sw,
-                           o->nstyle_blend_weights ? o->style_blend_weights : NULL, job->nstyle);
-    for (int s = 0; s < job->nstyle; s++) be->free(sd[s]);
+                           o->nstyle_blend_weights ? o->style_blend_weights : NULL, job->nstyle, msp);
+    for (int s = 0; s < job->nstyle; s++) {
+        be->free(sd[s]);
+        ts_mask_set_free(&ms[s]);
+    }
+}
+
+/* masks resampled to W x H (their first channel: the luminance), as a set */
+static void mask_set_of(const ts_image *masks, int n, int W, int H, ts_mask_set *out) {
+    float *plane[TS_MAX_LIST];
+    for (int s = 0; s < n; s++) {
+        ts_image r;
+        ts_image_resize(&masks[s], W, H, &r);
+        plane[s] = r.data; /* the first of its three equal planes */
+    }
+    ts_mask_set_build(out, (const float *const *)plane, n, H, W);
+    for (int s = 0; s < n; s++) free(plane[s]);
+}
+
+void ts_job_masks(const ts_job *job, int k, ts_mask_set *out) {
+    int W, H;
+    ts_job_scale_size(job, k, &W, &H);
+    mask_set_of(job->mask, job->nmasks, W, H, out);
+}
+
+void ts_job_style_mask(const ts_job *job, int k, int s, ts_mask_set *out) {
+    if (s >= job->nstyle_masks) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    const ts_options *o = job->opt;
+    int sl = (int)lround(job->scales[k] * o->style_scale), w, h;
+    ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &w, &h);
+    mask_set_of(&job->style_mask[s], 1, w, h, out);
 }
 
 void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image *content_for_loss, ts_image *start) {

@@ -36,6 +36,12 @@ static void setup_scale(single_state *st, int k) {
     ts_image c, start = {0}, prev = {0};
     ts_job_content(job, k, &st->content_scaled, &c);
     ts_job_style_targets(job, &st->obj, k);
+    if (job->nmasks) {
+        ts_mask_set m;
+        ts_job_masks(job, k, &m);
+        ts_objective_set_masks(&st->obj, &m);
+        ts_mask_set_free(&m);
+    }
     float *cd = ts_job_upload(be, &c);
     ts_objective_set_content(&st->obj, cd, H, W);
     be->free(cd);

@@ -134,8 +134,41 @@ static void scatter_ext(ts_tiled *st, const float *image, float **dst) {
     free(mine);
 }
 
+/* Masks to tiles: rank 0 holds the whole image's n masks (whole; ignored elsewhere), every rank gets
+ * the levels of its tiles of grid g (their rects at every stride, tiles in order: out[i] for the i-th),
+ * normalised by the whole image's sums (the tiles' own sums with own_sums: independent mode). */
+static void scatter_masks(const ts_tiled *st, const ts_tile_grid *g, const ts_mask_set *whole, int n, int own_sums,
+                          ts_mask_set *out) {
+    int nt = ts_tiles_count(g), first = ts_tiles_rank_first(nt, st->nranks, st->rank);
+    int count = ts_tiles_rank_count(nt, st->nranks, st->rank);
+    double z[TS_MAX_MASKS][TS_LOSS_STRIDES];
+    if (st->rank == 0) memcpy(z, whole->z, sizeof z);
+    ts_comm_bcast(z, sizeof z, 0);
+    for (int i = 0; i < count; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].n = n;
+        memcpy(out[i].z, z, sizeof z);
+    }
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < TS_LOSS_STRIDES; k++) {
+            float *mine = ts_scatter_tiles_at(g, 1 << k, 1, st->rank == 0 ? whole->level[s][k] : NULL), *p = mine;
+            for (int i = 0; i < count; i++) {
+                ts_rect r = ts_tiles_layer(g, first + i, 1 << k).ext;
+                size_t np = (size_t)r.h * r.w;
+                out[i].h[k] = r.h;
+                out[i].w[k] = r.w;
+                out[i].level[s][k] = ts_malloc(sizeof(float) * (np + 1));
+                memcpy(out[i].level[s][k], p, sizeof(float) * np);
+                p += np;
+            }
+            free(mine);
+        }
+    for (int i = 0; i < count && own_sums; i++) ts_mask_set_sum(&out[i]);
+}
+
 /* The style targets of scale k: each style image is cut into tiles like the content (Grams add up
- * exactly), every rank adds its tiles' shares, one sum gives every rank the targets (malloc'd). */
+ * exactly), every rank adds its tiles' shares, one sum gives every rank the targets (malloc'd). With
+ * masks each style image has its own target (slot s), guided by its own mask when it has one. */
 static float *style_targets(ts_tiled *st, ts_job *job, int k) {
     ts_vgg tnet;
     ts_objective tobj;
@@ -151,16 +184,20 @@ static float *style_targets(ts_tiled *st, ts_job *job, int k) {
     int shalo = st->d.halo > margin ? st->d.halo : margin;
     for (int s = 0; s < nstyle; s++) {
         ts_image si = {0};
-        int dims[2] = {0, 0};
+        int dims[3] = {0, 0, 0}; /* height, width, whether it has a mask */
         double b = 0;
+        ts_mask_set whole = {0}; /* rank 0: the style image's own mask */
         if (st->rank == 0) {
             ts_job_style_image(job, k, s, &si);
             dims[0] = si.h;
             dims[1] = si.w;
             b = ts_job_style_weight(job, s);
+            ts_job_style_mask(job, k, s, &whole);
+            dims[2] = whole.n;
         }
         ts_comm_bcast(dims, sizeof dims, 0);
         ts_comm_bcast(&b, sizeof b, 0);
+        int masked = st->d.spec.nmasks > 0;
         ts_tile_grid gs;
         int R = 1, C = 1;
         ts_err e;
@@ -169,17 +206,24 @@ static float *style_targets(ts_tiled *st, ts_job *job, int k) {
             TS_CHECK(ts_tiles_init(&gs, dims[0], dims[1], 1, 1, TILE_STRIDE, shalo, &e) == 0, "%s", e.msg);
         float *mine = ts_scatter_tiles(&gs, 3, si.data);
         int nt = ts_tiles_count(&gs), f = ts_tiles_rank_first(nt, st->nranks, st->rank);
+        int nmine = ts_tiles_rank_count(nt, st->nranks, st->rank);
+        ts_mask_set *sm = ts_calloc((size_t)(nmine ? nmine : 1), sizeof *sm);
+        if (dims[2]) scatter_masks(st, &gs, &whole, 1, 0, sm);
         size_t off = 0;
-        for (int t = f; t < f + ts_tiles_rank_count(nt, st->nranks, st->rank); t++) {
+        for (int t = f; t < f + nmine; t++) {
             ts_tile kt = ts_tiles_tile(&gs, t);
             ts_objective_tile ot = tile_regions(&gs, t);
             float *xt = st->be->alloc(ts_tile_ext_floats(&kt, 3));
             st->be->upload(xt, mine + off, ts_tile_ext_floats(&kt, 3));
-            ts_objective_style_partials(&tobj, xt, kt.ext.h, kt.ext.w, &ot, b, acc);
+            ts_objective_style_partials(&tobj, xt, kt.ext.h, kt.ext.w, &ot, dims[2] ? &sm[t - f] : NULL,
+                                        masked ? s : 0, masked ? 1.0 : b, acc);
             st->be->free(xt);
             off += ts_tile_ext_floats(&kt, 3);
+            ts_mask_set_free(&sm[t - f]);
         }
+        free(sm);
         free(mine);
+        ts_mask_set_free(&whole);
         ts_image_free(&si);
     }
     ts_comm_sum_double(acc, ntg);
@@ -236,6 +280,17 @@ void ts_tiled_scale_setup(ts_tiled *st, ts_job *job, int k, const ts_image *cont
         }
     }
     free(targets);
+    if (st->d.spec.nmasks) { /* the content masks, cut like the image (at every stride) */
+        ts_mask_set whole = {0}, *mine = ts_calloc((size_t)n, sizeof *mine);
+        if (st->rank == 0) ts_job_masks(job, k, &whole);
+        scatter_masks(st, &st->grid, &whole, st->d.spec.nmasks, !tiled_losses, mine);
+        for (int i = 0; i < st->nlocal; i++) {
+            ts_objective_set_masks(&st->obj[i], &mine[i]);
+            ts_mask_set_free(&mine[i]);
+        }
+        free(mine);
+        ts_mask_set_free(&whole);
+    }
     scatter_ext(st, st->rank == 0 ? start->data : NULL, st->xe);
     ts_halo_plan_init(&st->plan, &st->grid, st->nranks, st->rank, st->be, st->o->cuda_aware_mpi);
     st->partials = ts_calloc(st->npartials, sizeof(double));

@@ -10,17 +10,23 @@
 size_t ts_tile_ext_floats(const ts_tile *k, int nch) { return (size_t)nch * k->ext.h * k->ext.w; }
 size_t ts_tile_own_floats(const ts_tile *k, int nch) { return (size_t)nch * k->own.h * k->own.w; }
 
-/* counts and displacements (floats) of every rank's tiles, extended rects or owned parts; returns the
- * total */
-static size_t rank_counts(const ts_tile_grid *g, int nch, int ext, int *counts, int *displs) {
+/* tile t's rect at stride s: its extended rect, or its owned part */
+static ts_rect rect_of(const ts_tile_grid *g, int t, int s, int ext) {
+    ts_tile k = ts_tiles_layer(g, t, s);
+    return ext ? k.ext : k.own;
+}
+
+/* counts and displacements (floats) of every rank's tiles at stride s, extended rects or owned parts;
+ * returns the total */
+static size_t rank_counts(const ts_tile_grid *g, int s, int nch, int ext, int *counts, int *displs) {
     int nt = ts_tiles_count(g), nranks = ts_comm_size();
     size_t total = 0;
     for (int r = 0; r < nranks; r++) {
         size_t n = 0;
         int f = ts_tiles_rank_first(nt, nranks, r), c = ts_tiles_rank_count(nt, nranks, r);
         for (int t = f; t < f + c; t++) {
-            ts_tile k = ts_tiles_tile(g, t);
-            n += ext ? ts_tile_ext_floats(&k, nch) : ts_tile_own_floats(&k, nch);
+            ts_rect q = rect_of(g, t, s, ext);
+            n += (size_t)nch * q.h * q.w;
         }
         TS_CHECK(n < (size_t)1 << 31, "rank %d's tiles hold %zu floats, over MPI's count limit", r, n);
         counts[r] = (int)n;
@@ -35,12 +41,12 @@ typedef struct {
     size_t total;
 } layout;
 
-static layout layout_of(const ts_tile_grid *g, int nch, int ext) {
+static layout layout_of(const ts_tile_grid *g, int s, int nch, int ext) {
     layout l;
     size_t n = (size_t)ts_comm_size();
     l.counts = ts_calloc(n, sizeof(int));
     l.displs = ts_calloc(n, sizeof(int));
-    l.total = rank_counts(g, nch, ext, l.counts, l.displs);
+    l.total = rank_counts(g, s, nch, ext, l.counts, l.displs);
     return l;
 }
 
@@ -49,17 +55,19 @@ static void layout_free(layout *l) {
     free(l->displs);
 }
 
-float *ts_scatter_tiles(const ts_tile_grid *g, int nch, const float *image) {
+float *ts_scatter_tiles_at(const ts_tile_grid *g, int s, int nch, const float *image) {
     int rank = ts_comm_rank();
-    layout l = layout_of(g, nch, 1);
+    layout l = layout_of(g, s, nch, 1);
     float *packed = NULL;
     if (rank == 0) {
+        int H = g->H / s, W = g->W / s;
         packed = ts_malloc(sizeof(float) * (l.total + 1));
-        size_t off = 0;
+        float *p = packed;
         for (int t = 0; t < ts_tiles_count(g); t++) {
-            ts_tile k = ts_tiles_tile(g, t);
-            ts_tiles_crop(g, t, nch, image, packed + off);
-            off += ts_tile_ext_floats(&k, nch);
+            ts_rect r = rect_of(g, t, s, 1);
+            for (int c = 0; c < nch; c++)
+                for (int y = 0; y < r.h; y++, p += r.w)
+                    memcpy(p, image + ((size_t)c * H + r.y + y) * W + r.x, sizeof(float) * (size_t)r.w);
         }
     }
     float *mine = ts_malloc(sizeof(float) * ((size_t)l.counts[rank] + 1));
@@ -69,10 +77,14 @@ float *ts_scatter_tiles(const ts_tile_grid *g, int nch, const float *image) {
     return mine;
 }
 
+float *ts_scatter_tiles(const ts_tile_grid *g, int nch, const float *image) {
+    return ts_scatter_tiles_at(g, 1, nch, image);
+}
+
 /* every rank's packed tiles on rank 0 (malloc'd there, NULL elsewhere) */
 static float *gather(const ts_tile_grid *g, int nch, int ext, const float *mine) {
     int rank = ts_comm_rank();
-    layout l = layout_of(g, nch, ext);
+    layout l = layout_of(g, 1, nch, ext);
     float *all = rank == 0 ? ts_malloc(sizeof(float) * (l.total + 1)) : NULL;
     ts_comm_gatherv_float(mine, l.counts[rank], all, l.counts, l.displs, 0);
     layout_free(&l);

@@ -160,6 +160,7 @@ craft_bad_inputs() {
     head -c 64 /dev/zero | npy_file "$d/four.npy" "(4, 2, 2)"
     { head -c 40 /dev/zero; printf '\x00\x00\xc0\x7f'; head -c 4 /dev/zero; } | npy_file "$d/nan.npy" "(3, 2, 2)"
     head -c 48 /dev/zero | npy_file "$d/huge.npy" "(3, 100000, 100000)"
+    head -c $((3 * 8 * 8 * 4)) /dev/zero | npy_file "$d/black.npy" "(3, 8, 8)" # an all-black mask
 
     # ---- weights (safetensors), each from the narrow VGG19 fixture
     local W=$d/w19.safetensors
