@@ -50,7 +50,7 @@ image: JPEG cut in half              | half\.jpg.*(truncated|Premature)    | all
 image: JPEG cut after its headers    | hdronly\.jpg.*(truncated|Premature) | all | $RUN --content $in/hdronly.jpg
 image: JPEG with garbage scan data   | garbage\.jpg.*(Corrupt|truncated)   | all | $RUN --content $in/garbage.jpg
 image: JPEG with 12-bit samples      | p12\.jpg.*precision 12              | all | $RUN --content $in/p12.jpg
-image: CMYK JPEG                     | cmyk\.jpg.*CMYK                     | all | $RUN --content $in/cmyk.jpg
+image: CMYK JPEG (accepted)          | ok                                  | all | $RUN --content $in/cmyk.jpg
 image: JPEG declaring 60000x60000    | huge\.jpg.*60000x60000.*max-pixels  | all | $RUN --content $in/huge.jpg
 image: TIFF cut in half              | half\.tif.*TIFF                     | all | $RUN --content $in/half.tif
 image: TIFF with a garbage IFD       | garbage_ifd\.tif.*TIFF              | all | $RUN --content $in/garbage_ifd.tif
@@ -59,10 +59,10 @@ image: TIFF with garbage deflate data | garbage_data\.tif.*TIFF            | all
 image: TIFF declaring 100000x100000  | huge\.tif.*100000x100000.*max-pixels | all | $RUN --content $in/huge.tif
 image: TIFF with 65520x65520 tiles   | huge_tiles\.tif.*tiles.*max-pixels  | all | $RUN --content $in/huge_tiles.tif
 image: TIFF with 65535 samples per pixel | spp65535\.tif.*65535 samples      | all | $RUN --content $in/spp65535.tif
-image: 1-bit TIFF                    | bilevel1\.tif.*1-bit                | all | $RUN --content $in/bilevel1.tif
+image: 1-bit TIFF (accepted)         | ok                                  | all | $RUN --content $in/bilevel1.tif
 image: 32-bit signed TIFF            | int32\.tif.*32-bit signed           | all | $RUN --content $in/int32.tif
-image: palette TIFF                  | palette\.tif.*photometric           | all | $RUN --content $in/palette.tif
-image: CMYK TIFF                     | cmyk\.tif.*photometric              | all | $RUN --content $in/cmyk.tif
+image: palette TIFF (accepted)       | ok                                  | all | $RUN --content $in/palette.tif
+image: CMYK TIFF (accepted)          | ok                                  | all | $RUN --content $in/cmyk.tif
 image: content over --max-pixels 100 | content\.png.*--max-pixels          | all | $RUN --max-pixels 100
 image: style over --max-pixels       | style\.png.*--max-pixels            | all | $RUN --content $in/rgb.jpg --max-pixels 500
 image: style cut in half             | half\.png.*truncated                | all | $RUN --style $in/half.png

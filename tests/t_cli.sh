@@ -231,6 +231,17 @@ expect_ok "image: PNG named .jpg is read by content" -- "$bin" run --content "$i
 check "image: PNG named .jpg gives an output" test -s "$O"
 rm -f "$O"
 
+# a portrait phone photo: a 16x12 JPEG whose EXIF says "turn 90 degrees clockwise" (orientation 6)
+# comes out 12 wide and 16 high (at --size 16), as stored with --ignore-orientation
+J=$root/tests/fuzz/corpus/jpeg/rgb.jpg
+{ head -c 2 "$J"; printf '\xff\xe1\x00\x22Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00'
+  tail -c +3 "$J"; } >"$in/portrait.jpg"
+orient_run() { "$bin" run --content "$in/portrait.jpg" --style "$S" --output "$O" --weights random:1 --size 16 --iterations 0 \
+    --style-layers relu1_1 --content-layers relu1_1 "$@" 2>&1 | grep -o 'wrote [^ ]* ([0-9]*x[0-9]*)' | grep -o '([0-9]*x[0-9]*)'; }
+check "image: a JPEG with EXIF orientation 6 is read upright (12x16)" test "$(orient_run)" = "(12x16)"
+check "image: --ignore-orientation reads it as stored (16x12)" test "$(orient_run --ignore-orientation)" = "(16x12)"
+rm -f "$O"
+
 # ---- weights -------------------------------------------------------------------------------------
 expect_fail_2 "weights: missing file"             nosuch.safetensors      -- "$bin" "${R[@]}" "${fast[@]}" --weights "$in/nosuch.safetensors"
 expect_fail_2 "weights: empty file"               empty.safetensors       -- "$bin" "${R[@]}" "${fast[@]}" --weights "$in/empty.safetensors"

@@ -1,4 +1,6 @@
-/* test_image.c - image IO round trips, bad inputs, atomic writes, resampling. */
+/* test_image.c - image IO round trips, bad inputs, atomic writes, resampling; orientation (the eight
+ * EXIF values against hand-written results; JPEG EXIF in both byte orders, PNG eXIf, the TIFF tag);
+ * TIFF layouts through libtiff's RGBA interface and CMYK JPEG against what the files hold; multi-page. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -153,6 +155,31 @@ static void write_png_raw(const char *path, int w, int h, int depth, int type, c
     fclose(f);
 }
 
+/* A CMYK JPEG at quality 100, with or without libjpeg's Adobe marker */
+static void write_jpeg_raw_adobe(const char *path, int w, int h, const unsigned char *data, int adobe) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    FILE *f = fopen(path, "wb");
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w;
+    c.image_height = h;
+    c.input_components = 4;
+    c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    c.write_Adobe_marker = adobe ? TRUE : FALSE;
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * 4);
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+}
+
 static void write_jpeg_raw(const char *path, int w, int h, int nc, J_COLOR_SPACE cs, const unsigned char *data) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
@@ -226,6 +253,7 @@ static void write_tiff_raw(const char *path, const char *mode, int w, int h, int
         unsigned char *buf = calloc((size_t)w * bufspp, bytes);
         for (int p = 0; p < nplanes; p++)
             for (int y = 0; y < h; y++) {
+                if (bps == 1) memset(buf, 0, (size_t)w * bufspp * bytes); /* bits are or-ed in */
                 for (int x = 0; x < w; x++)
                     for (int s = 0; s < bufspp; s++) {
                         double v = fn(x, y, sep ? p : s);
@@ -233,7 +261,7 @@ static void write_tiff_raw(const char *path, const char *mode, int w, int h, int
                         if (bps == 8) buf[k] = (unsigned char)v;
                         else if (bps == 16) ((uint16_t *)buf)[k] = (uint16_t)v;
                         else if (bps == 32) ((float *)buf)[k] = (float)v;
-                        else if (bps == 1) { /* packed bits, only for the refusal test */
+                        else if (bps == 1) { /* packed bits */
                             if (s == 0 && ((int)v & 1)) buf[x / 8] |= (unsigned char)(0x80 >> (x % 8));
                         }
                     }
@@ -470,9 +498,27 @@ static void test_jpeg_variants(void) {
                   "grey jpeg value %g", px(&img, 0, 3, 3));
         ts_image_free(&img);
     }
-    for (int i = 0; i < W * H * 4; i++) d[i] = (unsigned char)i;
-    write_jpeg_raw(P("cmyk.jpg"), W, H, 4, JCS_CMYK, d);
-    expect_bad(P("cmyk.jpg"), 0, "CMYK");
+    /* CMYK: libjpeg writes an Adobe marker, so the stored inks are read inverted (Adobe's convention):
+     * R = C K / 255^2 of the stored values; without the marker R = (255 - C)(255 - K) / 255^2 */
+    for (int i = 0; i < W * H * 4; i++) d[i] = (unsigned char)(40 + (i * 7) % 200);
+    for (int adobe = 1; adobe >= 0; adobe--) {
+        write_jpeg_raw_adobe(P("cmyk.jpg"), W, H, d, adobe);
+        TS_EXPECT(ts_image_read(P("cmyk.jpg"), 0, &img, &err) == 0, "CMYK jpeg (Adobe marker %d): %s", adobe, err.msg);
+        if (!img.data) continue;
+        double sum = 0, worst = 0;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) {
+                    const unsigned char *q = d + ((size_t)y * W + x) * 4;
+                    double want = adobe ? q[c] * q[3] / 65025.0 : (255 - q[c]) * (255 - q[3]) / 65025.0;
+                    double e = fabs(px(&img, c, x, y) - want);
+                    sum += e;
+                    worst = fmax(worst, e);
+                }
+        TS_EXPECT(sum / (3 * W * H) < 2 / 255.0 && worst < 16 / 255.0,
+                  "CMYK jpeg (Adobe marker %d) against (1-C)(1-K): mean %.4f, worst %.4f", adobe, sum / (3 * W * H), worst);
+        ts_image_free(&img);
+    }
 }
 
 static void test_tiff_variants(void) {
@@ -591,12 +637,77 @@ static void test_tiff_variants(void) {
             ts_image_free(&img);
         }
     }
-    /* Unsupported: 1-bit */
+    /* through libtiff's RGBA interface, against what the files hold: 1-bit bilevel */
     write_tiff_raw(P("bits1.tif"), "w", W, H, 1, 1, SAMPLEFORMAT_UINT, PHOTOMETRIC_MINISBLACK, PLANARCONFIG_CONTIG, 0, s1);
-    expect_bad(P("bits1.tif"), 0, "not supported");
-    /* Unsupported: palette */
-    write_tiff_raw(P("pal.tif"), "w", W, H, 1, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_PALETTE, PLANARCONFIG_CONTIG, 0, s8);
-    expect_bad(P("pal.tif"), 0, "photometric");
+    TS_EXPECT(ts_image_read(P("bits1.tif"), 0, &img, &err) == 0, "1-bit tiff: %s", err.msg);
+    if (img.data) {
+        int ok = 1;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) ok &= px(&img, c, x, y) == (float)((x + y) & 1);
+        TS_EXPECT(ok, "1-bit tiff: black and white pixels");
+        ts_image_free(&img);
+    }
+    /* palette: an 8-bit index into a 16-bit colour map (entries v * 257, so 8 bits hold them exactly) */
+    {
+        TIFF *t = TIFFOpen(P("pal.tif"), "w");
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_PALETTE);
+        static uint16_t map[3][256];
+        for (int i = 0; i < 256; i++) map[0][i] = (uint16_t)(i * 257), map[1][i] = (uint16_t)((255 - i) * 257),
+                                       map[2][i] = (uint16_t)(((i * 3) % 256) * 257);
+        TIFFSetField(t, TIFFTAG_COLORMAP, map[0], map[1], map[2]);
+        unsigned char row[64];
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W; x++) row[x] = (unsigned char)s8(x, y, 0);
+            TIFFWriteScanline(t, row, (uint32_t)y, 0);
+        }
+        TIFFClose(t);
+        TS_EXPECT(ts_image_read(P("pal.tif"), 0, &img, &err) == 0, "palette tiff: %s", err.msg);
+        if (img.data) {
+            int ok = 1;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    int i = (int)s8(x, y, 0);
+                    ok &= px(&img, 0, x, y) == i / 255.0f && px(&img, 1, x, y) == (255 - i) / 255.0f &&
+                          px(&img, 2, x, y) == ((i * 3) % 256) / 255.0f;
+                }
+            TS_EXPECT(ok, "palette tiff: every pixel is its colour-map entry");
+            ts_image_free(&img);
+        }
+    }
+    /* CMYK (separated, 8-bit): R = (255 - C)(255 - K) / 255^2 within a step of 8 bits */
+    {
+        TIFF *t = TIFFOpen(P("cmyk.tif"), "w");
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 4);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_SEPARATED);
+        TIFFSetField(t, TIFFTAG_INKSET, INKSET_CMYK);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        unsigned char row[64 * 4];
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W * 4; x++) row[x] = (unsigned char)s8(x, y, 1);
+            TIFFWriteScanline(t, row, (uint32_t)y, 0);
+        }
+        TIFFClose(t);
+        TS_EXPECT(ts_image_read(P("cmyk.tif"), 0, &img, &err) == 0, "cmyk tiff: %s", err.msg);
+        if (img.data) {
+            double worst = 0;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    for (int c = 0; c < 3; c++) {
+                        double k = s8(4 * x + 3, y, 1), v = s8(4 * x + c, y, 1);
+                        worst = fmax(worst, fabs(px(&img, c, x, y) - (255 - v) * (255 - k) / 65025.0));
+                    }
+            TS_EXPECT(worst <= 1.0 / 255 + 1e-6, "cmyk tiff against (1-C)(1-K): worst %.4f", worst);
+            ts_image_free(&img);
+        }
+    }
 }
 
 static void test_bad_inputs(void) {
@@ -858,6 +969,166 @@ static void test_names(void) {
     TS_EXPECT(ts_image_format_from_name("e.gif") == TS_FMT_UNKNOWN, "gif");
 }
 
+/* ---- orientation: EXIF (JPEG APP1, PNG eXIf) and the TIFF tag ---- */
+
+/* An EXIF block (a TIFF structure) whose IFD0 holds Orientation = o; big: "MM" byte order. Returns
+ * its length (26 bytes). */
+static size_t exif_block(unsigned char *b, int o, int big) {
+    unsigned char le[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    unsigned char be[] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(b, big ? be : le, sizeof le);
+    if (big) b[19] = (unsigned char)o;
+    else b[18] = (unsigned char)o;
+    return sizeof le;
+}
+
+/* the JPEG file src with an APP1 "Exif" segment holding block (n bytes) after its SOI, as dst */
+static void jpeg_with_app1(const char *src, const char *dst, const unsigned char *block, size_t n) {
+    size_t len;
+    unsigned char *j = read_bytes(src, &len);
+    unsigned char *out = malloc(len + n + 10);
+    size_t seg = n + 8; /* length field, "Exif\0\0", block */
+    memcpy(out, j, 2);
+    out[2] = 0xFF, out[3] = 0xE1, out[4] = (unsigned char)(seg >> 8), out[5] = (unsigned char)seg;
+    memcpy(out + 6, "Exif\0\0", 6);
+    memcpy(out + 12, block, n);
+    memcpy(out + 12 + n, j + 2, len - 2);
+    write_bytes(dst, out, len + n + 10);
+    free(out);
+    free(j);
+}
+
+static int same_pixels(const ts_image *a, const ts_image *b) {
+    return a->w == b->w && a->h == b->h && memcmp(a->data, b->data, sizeof(float) * 3 * a->w * a->h) == 0;
+}
+
+static void test_orientation(void) {
+    /* the eight orientations on a 3x2 image against hand-written results: v(x, y) = 10 y + x */
+    static const float want[9][6] = {{0},
+                                     {0, 1, 2, 10, 11, 12},  {2, 1, 0, 12, 11, 10},  {12, 11, 10, 2, 1, 0},
+                                     {10, 11, 12, 0, 1, 2},  {0, 10, 1, 11, 2, 12},  {10, 0, 11, 1, 12, 2},
+                                     {12, 2, 11, 1, 10, 0}, {2, 12, 1, 11, 0, 10}};
+    for (int o = 1; o <= 8; o++) {
+        ts_image img;
+        ts_image_alloc(&img, 3, 2);
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < 6; p++) img.data[c * 6 + p] = (float)(10 * (p / 3) + p % 3 + 100 * c);
+        ts_image_orient(&img, o);
+        int ok = (o >= 5 ? img.w == 2 && img.h == 3 : img.w == 3 && img.h == 2);
+        for (int c = 0; c < 3 && ok; c++)
+            for (int p = 0; p < 6; p++) ok &= img.data[c * 6 + p] == want[o][p] + 100 * c;
+        TS_EXPECT(ok, "orientation %d turns the image as EXIF says (%dx%d)", o, img.w, img.h);
+        ts_image_free(&img);
+    }
+    /* a JPEG with EXIF orientation o (both byte orders) reads upright; ignored, as stored */
+    int W = 24, H = 16;
+    unsigned char *d = malloc((size_t)W * H * 3);
+    for (int i = 0; i < W * H * 3; i++) d[i] = (unsigned char)((i * 37 + (i / (3 * W)) * 11) % 256);
+    write_jpeg_raw(P("plain.jpg"), W, H, 3, JCS_RGB, d);
+    ts_image stored, up, raw;
+    ts_err err = {{0}};
+    TS_EXPECT(ts_image_read(P("plain.jpg"), 0, &stored, &err) == 0, "plain jpeg: %s", err.msg);
+    for (int o = 1; o <= 8; o++)
+        for (int big = 0; big < 2; big++) {
+            unsigned char b[32];
+            size_t n = exif_block(b, o, big);
+            jpeg_with_app1(P("plain.jpg"), P("exif.jpg"), b, n);
+            ts_image want_img = {stored.w, stored.h, malloc(sizeof(float) * 3 * W * H)};
+            memcpy(want_img.data, stored.data, sizeof(float) * 3 * W * H);
+            ts_image_orient(&want_img, o);
+            ts_image_read_opts ignore = {.ignore_orientation = 1};
+            int r1 = ts_image_read(P("exif.jpg"), 0, &up, &err), r2 = ts_image_read_with(P("exif.jpg"), &ignore, &raw, NULL, &err);
+            TS_EXPECT(r1 == 0 && r2 == 0 && same_pixels(&up, &want_img) && same_pixels(&raw, &stored),
+                      "JPEG with EXIF orientation %d (%s): upright on reading, as stored with ignore_orientation", o,
+                      big ? "MM" : "II");
+            ts_image_free(&up), ts_image_free(&raw), ts_image_free(&want_img);
+        }
+    /* a malformed EXIF block (IFD0 beyond its end, a wrong type) is no orientation, not an error */
+    unsigned char bad[32];
+    size_t n = exif_block(bad, 6, 0);
+    bad[4] = 200; /* IFD0 offset past the block */
+    jpeg_with_app1(P("plain.jpg"), P("badexif.jpg"), bad, n);
+    TS_EXPECT(ts_image_read(P("badexif.jpg"), 0, &up, &err) == 0 && same_pixels(&up, &stored),
+              "a JPEG whose EXIF points past its end reads as stored");
+    ts_image_free(&up);
+    exif_block(bad, 6, 0);
+    bad[12] = 4; /* LONG instead of SHORT */
+    jpeg_with_app1(P("plain.jpg"), P("badexif.jpg"), bad, n);
+    TS_EXPECT(ts_image_read(P("badexif.jpg"), 0, &up, &err) == 0 && same_pixels(&up, &stored),
+              "a JPEG whose Orientation has the wrong type reads as stored");
+    ts_image_free(&up);
+    /* PNG's eXIf chunk */
+    {
+        FILE *f = fopen(P("exif.png"), "wb");
+        png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+        png_infop info = png_create_info_struct(png);
+        png_init_io(png, f);
+        png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                     PNG_FILTER_TYPE_DEFAULT);
+        unsigned char b[32];
+        png_set_eXIf_1(png, info, (png_uint_32)exif_block(b, 8, 1), b);
+        png_write_info(png, info);
+        for (int y = 0; y < H; y++) png_write_row(png, d + (size_t)y * W * 3);
+        png_write_end(png, info);
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        write_png_raw(P("noexif.png"), W, H, 8, PNG_COLOR_TYPE_RGB, d, (size_t)W * 3, NULL, 0);
+        ts_image a, b2;
+        TS_EXPECT(ts_image_read(P("exif.png"), 0, &a, &err) == 0 && ts_image_read(P("noexif.png"), 0, &b2, &err) == 0,
+                  "png with eXIf: %s", err.msg);
+        ts_image_orient(&b2, 8);
+        TS_EXPECT(same_pixels(&a, &b2) && a.w == H, "PNG with an eXIf orientation 8 reads upright (%dx%d)", a.w, a.h);
+        ts_image_free(&a), ts_image_free(&b2);
+    }
+    /* the TIFF tag */
+    for (int o = 2; o <= 8; o += 3) {
+        TIFF *t = TIFFOpen(P("orient.tif"), "w");
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_ORIENTATION, o);
+        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
+        TIFFClose(t);
+        ts_image a, b2;
+        write_png_raw(P("noexif.png"), W, H, 8, PNG_COLOR_TYPE_RGB, d, (size_t)W * 3, NULL, 0);
+        TS_EXPECT(ts_image_read(P("orient.tif"), 0, &a, &err) == 0 && ts_image_read(P("noexif.png"), 0, &b2, &err) == 0,
+                  "tiff with orientation: %s", err.msg);
+        ts_image_orient(&b2, o);
+        TS_EXPECT(same_pixels(&a, &b2), "TIFF with orientation %d reads upright (%dx%d)", o, a.w, a.h);
+        ts_image_free(&a), ts_image_free(&b2);
+    }
+    /* a two-page TIFF: the first page is read and the pages are counted */
+    {
+        TIFF *t = TIFFOpen(P("pages.tif"), "w");
+        for (int page = 0; page < 2; page++) {
+            TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+            TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+            TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+            TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+            unsigned char row[64];
+            for (int y = 0; y < H; y++) {
+                memset(row, page ? 200 : 50, sizeof row);
+                TIFFWriteScanline(t, row, (uint32_t)y, 0);
+            }
+            TIFFWriteDirectory(t);
+        }
+        TIFFClose(t);
+        ts_image a;
+        ts_image_info info = {0};
+        ts_image_read_opts plain = {0};
+        TS_EXPECT(ts_image_read_with(P("pages.tif"), &plain, &a, &info, &err) == 0 && info.pages == 2 &&
+                      px(&a, 0, 1, 1) == 50 / 255.0f,
+                  "a two-page TIFF: the first page read, %d pages counted", info.pages);
+        ts_image_free(&a);
+    }
+    ts_image_free(&stored);
+    free(d);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/ts-test-image-XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -872,6 +1143,7 @@ int main(void) {
     test_bad_inputs();
     test_writes();
     test_resize();
+    test_orientation();
     remove_tree(g_dir);
     return ts_test_summary();
 }

@@ -23,13 +23,34 @@ typedef enum { TS_FMT_UNKNOWN = 0, TS_FMT_PNG, TS_FMT_JPEG, TS_FMT_TIFF, TS_FMT_
 /* Default pixel limit (w*h) checked before any pixel buffer is allocated. */
 #define TS_DEFAULT_MAX_PIXELS ((size_t)1 << 28) /* 268 Mpx */
 
-/* Reads PNG (8/16-bit, grey, grey+alpha, RGB, RGBA, palette), JPEG (grey, RGB, CMYK refused with a
- * message) or TIFF (8/16-bit unsigned and 32-bit float, strips or tiles, grey or RGB, BigTIFF), or a
- * float32 .npy of shape (3,H,W) (values taken as they are). Alpha is dropped. Grey becomes RGB.
+/* Reads PNG (8/16-bit, grey, grey+alpha, RGB, RGBA, palette), JPEG (grey, RGB, CMYK, YCCK) or TIFF
+ * (8/16-bit unsigned and 32-bit float grey or RGB at full precision, strips or tiles, BigTIFF; every
+ * other layout libtiff converts, at 8 bits), or a float32 .npy of shape (3,H,W) (values taken as they
+ * are). Alpha is dropped. Grey becomes RGB. The image comes upright (the file's orientation applied).
  * Images with w*h > max_pixels are refused before allocating. */
 int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* How images are read: the pixel limit (0: TS_DEFAULT_MAX_PIXELS), and whether the orientation a
+ * file records (EXIF in JPEG and PNG, the TIFF tag) is applied, so the image is the upright one every
+ * viewer shows (the default), or ignored (the pixels as stored). */
+typedef struct {
+    size_t max_pixels;
+    int ignore_orientation;
+} ts_image_read_opts;
+/* What the file said beside its pixels. */
+typedef struct {
+    int orientation; /* the orientation it records (1..8; 0: none) */
+    int pages;       /* images in a multi-page TIFF (the first is read); 0 otherwise */
+} ts_image_info;
+/* info may be NULL. */
+int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_image *out, ts_image_info *info,
+                       ts_err *err);
+/* Turns an image as stored into the one its orientation shows (EXIF/TIFF values 1..8: 1 as stored, 2
+ * mirrored left-right, 3 turned 180 degrees, 4 mirrored top-bottom, 5 transposed, 6 turned 90 degrees
+ * clockwise, 7 transposed across the other diagonal, 8 turned 90 degrees anticlockwise). */
+void ts_image_orient(ts_image *img, int orientation);
+
 /* The same readers and checks on a file held in memory (len bytes at buf); name stands for the file
- * in messages. Used by the fuzz targets. */
+ * in messages; the orientation is applied. Used by the fuzz targets. */
 int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t max_pixels, ts_image *out,
                          ts_err *err);
 

@@ -31,6 +31,7 @@ typedef struct {
     int resume;
     int output_bits;
     long max_pixels;
+    int ignore_orientation; /* images as stored, their EXIF/TIFF orientation not applied */
     /* image sizes */
     int size;
     double style_scale;

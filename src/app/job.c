@@ -165,9 +165,19 @@ void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int 
     else snprintf(buf, n, "CPU, %d thread%s", threads, threads == 1 ? "" : "s");
 }
 
+/* an input image, upright unless --ignore-orientation; of a multi-page TIFF the first page, said once */
+static int read_image(const ts_options *o, const char *path, ts_image *img, ts_err *err) {
+    ts_image_read_opts ro = {.max_pixels = (size_t)o->max_pixels, .ignore_orientation = o->ignore_orientation};
+    ts_image_info info;
+    if (ts_image_read_with(path, &ro, img, &info, err)) return -1;
+    if (info.pages > 1 && !o->quiet)
+        fprintf(stderr, "tessera: note: %s holds %d images; reading the first\n", path, info.pages);
+    return 0;
+}
+
 /* --style-masks and --style-image-masks: one per style image each, read as luminance */
 static int read_mask(const char *path, const ts_options *o, ts_image *m, ts_err *err) {
-    if (ts_image_read(path, (size_t)o->max_pixels, m, err)) return -1;
+    if (read_image(o, path, m, err)) return -1;
     ts_color_to_luminance(m->data, (size_t)m->w * m->h);
     return 0;
 }
@@ -310,12 +320,12 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
     job->threads = ts_job_threads(o->threads, 1);
 
     /* images */
-    if (ts_image_read(o->content, (size_t)o->max_pixels, &job->content, err)) return -1;
+    if (read_image(o, o->content, &job->content, err)) return -1;
     for (int s = 0; s < o->nstyle; s++) {
-        if (ts_image_read(o->style[s], (size_t)o->max_pixels, &job->style[s], err)) return -1;
+        if (read_image(o, o->style[s], &job->style[s], err)) return -1;
         job->nstyle++;
     }
-    if (job->init_kind == TS_INIT_IMAGE && ts_image_read(o->init, (size_t)o->max_pixels, &job->init, err)) return -1;
+    if (job->init_kind == TS_INIT_IMAGE && read_image(o, o->init, &job->init, err)) return -1;
     if (read_masks(job, err)) return -1;
     for (int k = 0; k < job->nscales; k++) {
         int w, h;

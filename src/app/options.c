@@ -59,6 +59,8 @@ static const opt_def OPTS[] = {
      "continue from the last complete checkpoint in the checkpoint dir (starts afresh when there is none)"},
     {"output-bits", T_INT, OFF(output_bits), 0, 8, 16, R, "8|16", "N", "bits per sample of PNG/TIFF output"},
     {"max-pixels", T_LONG, OFF(max_pixels), 0, 1, 4e12, BOTH, NULL, "N", "refuse input images with more pixels"},
+    {"ignore-orientation", T_BOOL, OFF(ignore_orientation), 0, 0, 1, BOTH, NULL, NULL,
+     "read images as stored: the orientation a JPEG (EXIF), PNG or TIFF records is not applied"},
     {"size", T_INT, OFF(size), 0, 16, 1e6, BOTH, NULL, "PX", "long side of the output (content is resampled to it)"},
     {"style-scale", T_DBL, OFF(style_scale), 0, 0.01, 100, BOTH, NULL, "S", "style images are resampled to long side SIZE*S"},
     {"scales", T_INTS, OFF(scales), OFF(nscales), 16, 1e6, R, NULL, "PX[,PX]",

@@ -114,9 +114,37 @@ static ts_image_format detect(const unsigned char *b, size_t n) {
     return TS_FMT_UNKNOWN;
 }
 
-int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+void ts_image_orient(ts_image *img, int o) {
+    if (o < 2 || o > 8) return;
+    int W = img->w, H = img->h, swap = o >= 5, w2 = swap ? H : W, h2 = swap ? W : H;
+    size_t plane = (size_t)W * H;
+    float *d = ts_malloc(3 * plane * sizeof(float));
+    for (int y = 0; y < h2; y++)
+        for (int x = 0; x < w2; x++) {
+            int sx, sy; /* the stored pixel shown at (x, y) */
+            switch (o) {
+            case 2: sx = W - 1 - x, sy = y; break;
+            case 3: sx = W - 1 - x, sy = H - 1 - y; break;
+            case 4: sx = x, sy = H - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = H - 1 - x; break;
+            case 7: sx = W - 1 - y, sy = H - 1 - x; break;
+            default: sx = W - 1 - y, sy = x; break; /* 8 */
+            }
+            for (int c = 0; c < 3; c++)
+                d[c * plane + (size_t)y * w2 + x] = img->data[c * plane + (size_t)sy * W + sx];
+        }
+    free(img->data);
+    img->data = d;
+    img->w = w2;
+    img->h = h2;
+}
+
+/* the pixels as the file stores them, and what it says of them */
+static int read_stored(const char *path, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err) {
     out->w = out->h = 0;
     out->data = NULL;
+    memset(meta, 0, sizeof *meta);
     FILE *f = fopen(path, "rb");
     if (!f) return ts_fail(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -138,13 +166,13 @@ int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *er
     case TS_FMT_PNG:
     case TS_FMT_JPEG:
         rewind(f);
-        rc = fmt == TS_FMT_PNG ? ts_png_read(path, f, max_pixels, out, err)
-                               : ts_jpeg_read(path, f, max_pixels, out, err);
+        rc = fmt == TS_FMT_PNG ? ts_png_read(path, f, max_pixels, out, meta, err)
+                               : ts_jpeg_read(path, f, max_pixels, out, meta, err);
         fclose(f);
         return rc;
     case TS_FMT_TIFF:
         fclose(f);
-        return ts_tiff_read(path, max_pixels, out, err);
+        return ts_tiff_read(path, max_pixels, out, meta, err);
     case TS_FMT_NPY:
         fclose(f);
         return ts_npy_read_image(path, max_pixels, out, err);
@@ -158,6 +186,20 @@ int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *er
     return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file", path);
 }
 
+int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_image *out, ts_image_info *info,
+                       ts_err *err) {
+    ts_image_meta meta;
+    if (read_stored(path, opts->max_pixels, out, &meta, err)) return -1;
+    if (!opts->ignore_orientation) ts_image_orient(out, meta.orientation);
+    if (info) *info = (ts_image_info){meta.orientation, meta.pages};
+    return 0;
+}
+
+int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
+    ts_image_read_opts o = {.max_pixels = max_pixels};
+    return ts_image_read_with(path, &o, out, NULL, err);
+}
+
 int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t max_pixels, ts_image *out,
                          ts_err *err) {
     out->w = out->h = 0;
@@ -165,14 +207,19 @@ int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t m
     if (!buf || len == 0) return ts_fail(err, "%s: file is empty", name);
     ts_image_format fmt = detect(buf, len);
     if (fmt == TS_FMT_UNKNOWN) return ts_fail(err, "%s: not a PNG, JPEG, TIFF or .npy file", name);
-    if (fmt == TS_FMT_TIFF) return ts_tiff_read_memory(name, buf, len, max_pixels, out, err);
-    /* the stream readers take a FILE: a read-only stream over the buffer */
-    FILE *f = fmemopen((void *)buf, len, "rb");
-    if (!f) return ts_fail(err, "%s: cannot open a stream over %zu bytes: %s", name, len, strerror(errno));
-    int rc = fmt == TS_FMT_PNG    ? ts_png_read(name, f, max_pixels, out, err)
-             : fmt == TS_FMT_JPEG ? ts_jpeg_read(name, f, max_pixels, out, err)
+    ts_image_meta meta = {0};
+    int rc;
+    if (fmt == TS_FMT_TIFF) {
+        rc = ts_tiff_read_memory(name, buf, len, max_pixels, out, &meta, err);
+    } else { /* the stream readers take a FILE: a read-only stream over the buffer */
+        FILE *f = fmemopen((void *)buf, len, "rb");
+        if (!f) return ts_fail(err, "%s: cannot open a stream over %zu bytes: %s", name, len, strerror(errno));
+        rc = fmt == TS_FMT_PNG    ? ts_png_read(name, f, max_pixels, out, &meta, err)
+             : fmt == TS_FMT_JPEG ? ts_jpeg_read(name, f, max_pixels, out, &meta, err)
                                   : ts_npy_read_image_stream(name, f, len, max_pixels, out, err);
-    fclose(f);
+        fclose(f);
+    }
+    if (rc == 0) ts_image_orient(out, meta.orientation);
     return rc;
 }
 

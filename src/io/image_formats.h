@@ -16,13 +16,23 @@
  * Call it before allocating any pixel buffer. */
 int ts_image_check_size(const char *path, uint64_t w, uint64_t h, size_t max_pixels, ts_err *err);
 
-/* f is open at the start of the file; the caller closes it. */
-int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
-int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err);
-int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
+/* What a reader learns about a file beside its pixels. */
+typedef struct {
+    int orientation; /* EXIF / TIFF orientation 1..8 (how the stored pixels are to be shown); 0: none */
+    int pages;       /* TIFF: images in the file (the first is read); 0 for the other formats */
+} ts_image_meta;
+
+/* f is open at the start of the file; the caller closes it. meta is filled (zeroed first). */
+int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);
+int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);
+int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);
 /* The same from len bytes at buf (name is used in messages). */
 int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t max_pixels, ts_image *out,
-                        ts_err *err);
+                        ts_image_meta *meta, ts_err *err);
+
+/* The Orientation tag of an EXIF block (the TIFF structure after JPEG's "Exif\0\0", or PNG's eXIf
+ * chunk): 1..8, or 0 when it has none or the block is malformed. */
+int ts_exif_orientation(const unsigned char *tiff, size_t n);
 /* A float32 .npy of shape (3,H,W); values copied as they are (must be finite). */
 int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
 /* The same from a stream of size bytes open at its start (the caller closes it). */

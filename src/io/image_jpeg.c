@@ -1,4 +1,6 @@
-/* image_jpeg.c - JPEG reader (grey, RGB; CMYK refused) and writer (RGB, quality) with libjpeg.
+/* image_jpeg.c - JPEG reader (grey, RGB, CMYK and YCCK; the EXIF orientation) and writer (RGB, quality)
+ * with libjpeg. CMYK comes to RGB as R = (1 - C)(1 - K) etc., the ink values inverted as Adobe's
+ * applications store them when the file has an Adobe marker (libjpeg turns YCCK into CMYK).
  * libjpeg errors longjmp back here; warnings that mean lost image data (premature end of file, corrupt
  * entropy data) are errors too, so a truncated file is refused; other warnings are dropped. */
 #include <errno.h>
@@ -47,7 +49,16 @@ static void init_errors(jpeg_errctx *ctx) {
     ctx->msg[0] = '\0';
 }
 
-int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err) {
+/* the orientation of the first APP1 segment holding EXIF */
+static int exif_orientation(j_decompress_ptr cinfo) {
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && !memcmp(m->data, "Exif\0\0", 6))
+            return ts_exif_orientation(m->data + 6, m->data_length - 6);
+    return 0;
+}
+
+int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err) {
+    memset(meta, 0, sizeof *meta);
     struct jpeg_decompress_struct cinfo;
     jpeg_errctx ctx;
     init_errors(&ctx);
@@ -64,22 +75,22 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
+    meta->orientation = exif_orientation(&cinfo);
 
-    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&cinfo);
-        return ts_fail(err, "%s: CMYK JPEG is not supported; convert it to RGB first", path);
-    }
     if (ts_image_check_size(path, cinfo.image_width, cinfo.image_height, max_pixels, err) != 0) {
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
-    int grey = cinfo.jpeg_color_space == JCS_GRAYSCALE || cinfo.num_components == 1;
-    cinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
+    int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    int inverted = cmyk && cinfo.saw_Adobe_marker;
+    int grey = !cmyk && (cinfo.jpeg_color_space == JCS_GRAYSCALE || cinfo.num_components == 1);
+    cinfo.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
 
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, nc = cinfo.output_components;
-    if ((nc != 1 && nc != 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
+    if (nc != (cmyk ? 4 : grey ? 1 : 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
         jpeg_destroy_decompress(&cinfo);
         return ts_fail(err, "%s: unsupported JPEG layout (%d components)", path, nc);
     }
@@ -96,7 +107,14 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
             longjmp(ctx.jmp, 1);
         }
         for (int x = 0; x < w; x++) {
-            for (int c = 0; c < 3; c++) dst[c * plane + y * w + x] = r[x * nc + (nc == 3 ? c : 0)] / 255.0f;
+            if (cmyk) { /* the ink left out: (1 - C)(1 - K), from stored values that may be inverted */
+                const unsigned char *q = r + (size_t)x * 4;
+                float k = (inverted ? q[3] : 255 - q[3]) / 255.0f;
+                for (int c = 0; c < 3; c++)
+                    dst[c * plane + y * w + x] = (inverted ? q[c] : 255 - q[c]) / 255.0f * k;
+            } else {
+                for (int c = 0; c < 3; c++) dst[c * plane + y * w + x] = r[x * nc + (nc == 3 ? c : 0)] / 255.0f;
+            }
         }
     }
     jpeg_finish_decompress(&cinfo);

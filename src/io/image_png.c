@@ -50,7 +50,8 @@ static void convert_row(float *dst, size_t plane, png_uint_32 w, png_uint_32 y, 
     }
 }
 
-int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_err *err) {
+int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err) {
+    memset(meta, 0, sizeof *meta);
     png_errctx ctx = {{0}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
     if (!png) return ts_fail(err, "%s: cannot set up the PNG reader", path);
@@ -122,7 +123,12 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
         png_read_image(png, rp);
         for (png_uint_32 y = 0; y < h; y++) convert_row(dst, plane, w, y, rp[y], bd);
     }
-    png_read_end(png, NULL);
+    png_read_end(png, info);
+#ifdef PNG_eXIf_SUPPORTED
+    png_bytep exif = NULL;
+    png_uint_32 nexif = 0;
+    if (png_get_eXIf_1(png, info, &nexif, &exif) && exif) meta->orientation = ts_exif_orientation(exif, nexif);
+#endif
     png_destroy_read_struct(&png, &info, NULL);
     free(buf);
     free(rows);

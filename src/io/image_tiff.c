@@ -1,6 +1,8 @@
-/* image_tiff.c - TIFF reader (8/16-bit unsigned, 32/64-bit float; grey or RGB, alpha dropped; strips or
- * tiles; contiguous or separate planes; BigTIFF) and writer (8/16-bit RGB strips, deflate).
- * Uses the scanline and tile readers, not TIFFReadRGBAImage, so 16-bit and float keep their precision.
+/* image_tiff.c - TIFF reader and writer (8/16-bit RGB strips, deflate). Grey or RGB in 8/16-bit unsigned
+ * or 32/64-bit float (strips or tiles, contiguous or separate planes, BigTIFF, alpha dropped) are read
+ * with the scanline and tile readers, so 16-bit and float keep their precision; every other layout
+ * libtiff can convert (palette, 1-4-bit, CMYK, YCbCr, LogLuv, ...) through its RGBA interface, 8 bits
+ * per channel. The first image of a multi-page file is read (meta->pages says how many there are).
  * libtiff messages go to our error context (per-handle handlers, plus the global ones for the few
  * messages libtiff still sends there); nothing is printed. */
 #include <errno.h>
@@ -161,9 +163,32 @@ static void put(float *dst, size_t plane, uint32_t w, const layout *L, const uns
     }
 }
 
+/* Any layout libtiff's RGBA interface converts, 8 bits per channel; the raster in the file's own row
+ * and column order (orientation: the file's), which ts_image_orient then turns upright. */
+static int read_rgba(TIFF *tif, const char *path, uint32_t w, uint32_t h, int orientation, ts_image *out,
+                     ts_err *err, tiff_errctx *ctx) {
+    size_t plane = (size_t)w * h;
+    uint32_t *raster = ts_malloc(sizeof(uint32_t) * plane);
+    if (!TIFFReadRGBAImageOriented(tif, w, h, raster, orientation ? orientation : ORIENTATION_TOPLEFT, 0)) {
+        free(raster);
+        return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(ctx));
+    }
+    float *dst = ts_malloc(3 * plane * sizeof(float));
+    for (size_t p = 0; p < plane; p++) {
+        dst[p] = TIFFGetR(raster[p]) / 255.0f;
+        dst[plane + p] = TIFFGetG(raster[p]) / 255.0f;
+        dst[2 * plane + p] = TIFFGetB(raster[p]) / 255.0f;
+    }
+    free(raster);
+    out->w = (int)w;
+    out->h = (int)h;
+    out->data = dst;
+    return 0;
+}
+
 /* Reads the first directory of an open TIFF into *out. */
-static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *out, ts_err *err,
-                     tiff_errctx *ctx) {
+static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *out, ts_image_meta *meta,
+                     ts_err *err, tiff_errctx *ctx) {
     uint32_t w = 0, h = 0;
     uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photo = 0;
     uint16_t comp = COMPRESSION_NONE;
@@ -177,6 +202,9 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo))
         photo = spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+    uint16_t orient = ORIENTATION_TOPLEFT;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orient);
+    meta->orientation = orient >= 1 && orient <= 8 ? orient : 0;
 
     if (photo == PHOTOMETRIC_YCBCR && comp == COMPRESSION_JPEG) {
         /* libtiff's JPEG codec converts to RGB for us */
@@ -184,18 +212,22 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
             return ts_fail(err, "%s: cannot decode YCbCr JPEG-in-TIFF: %s", path, why(ctx));
         photo = PHOTOMETRIC_RGB;
     }
-    int ncolor;
-    if (photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_MINISWHITE) ncolor = 1;
-    else if (photo == PHOTOMETRIC_RGB) ncolor = 3;
-    else
-        return ts_fail(err, "%s: TIFF photometric interpretation %u is not supported (need grey or RGB)",
-                       path, photo);
+    int ncolor = photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_MINISWHITE ? 1
+                 : photo == PHOTOMETRIC_RGB                                       ? 3
+                                                                                  : 0;
+    int isfloat = fmt == SAMPLEFORMAT_IEEEFP;
+    int direct_samples = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64));
+    char emsg[1024] = "";
+    if ((!ncolor || !direct_samples) && spp <= TIFF_MAX_SAMPLES && TIFFRGBAImageOK(tif, emsg))
+        return read_rgba(tif, path, w, h, meta->orientation, out, err, ctx);
+    if (!ncolor)
+        return ts_fail(err, "%s: TIFF photometric interpretation %u is not supported (libtiff: %s)", path, photo,
+                       emsg[0] ? emsg : "cannot convert it");
     if (spp < ncolor)
         return ts_fail(err, "%s: TIFF has %u samples per pixel, too few for its colour type", path, spp);
     if (spp > TIFF_MAX_SAMPLES) /* extra channels only widen the decode buffers */
         return ts_fail(err, "%s: TIFF has %u samples per pixel (at most %d are read)", path, spp, TIFF_MAX_SAMPLES);
-    int isfloat = fmt == SAMPLEFORMAT_IEEEFP;
-    if (!((fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64))))
+    if (!direct_samples)
         return ts_fail(err,
                        "%s: TIFF with %u-bit %s samples is not supported (need 8/16-bit unsigned or "
                        "32-bit float)",
@@ -288,27 +320,30 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
 }
 
 /* Reads from the file path, or from m when it is not NULL. */
-static int tiff_read_from(const char *path, mem_src *m, size_t max_pixels, ts_image *out, ts_err *err) {
+static int tiff_read_from(const char *path, mem_src *m, size_t max_pixels, ts_image *out, ts_image_meta *meta,
+                          ts_err *err) {
+    memset(meta, 0, sizeof *meta);
     tiff_errctx ctx = {{0}};
     TIFF *tif = open_tiff(path, m ? "rm" : "r", m, &ctx);
     if (!tif) {
         g_cur = NULL;
         return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(&ctx));
     }
-    int rc = read_tiff(tif, path, max_pixels, out, err, &ctx);
+    meta->pages = TIFFNumberOfDirectories(tif);
+    int rc = read_tiff(tif, path, max_pixels, out, meta, err, &ctx);
     TIFFClose(tif);
     g_cur = NULL;
     return rc;
 }
 
-int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err) {
-    return tiff_read_from(path, NULL, max_pixels, out, err);
+int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err) {
+    return tiff_read_from(path, NULL, max_pixels, out, meta, err);
 }
 
 int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t max_pixels, ts_image *out,
-                        ts_err *err) {
+                        ts_image_meta *meta, ts_err *err) {
     mem_src m = {buf, len, 0};
-    return tiff_read_from(name, &m, max_pixels, out, err);
+    return tiff_read_from(name, &m, max_pixels, out, meta, err);
 }
 
 int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err) {

@@ -250,8 +250,18 @@ def jobs():
     write("job", "missing_input.json", js({"output_dir": "out/fuzz", "content": "nosuch.png", "style": jpg}))
 
 
+def exif():
+    """EXIF blocks (fuzz_exif): Orientation 6 in a little-endian IFD0, and 8 after another entry in a
+    big-endian one."""
+    write("exif", "le_6", b"II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00"
+          b"\x00\x00\x00\x00\x00\x00")
+    write("exif", "be_two_entries_8", b"MM\x00*\x00\x00\x00\x08\x00\x02\x01\x0f\x00\x02\x00\x00\x00\x04"
+          b"\x00\x00\x00\x26\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00\x00\x00\x00\x00")
+
+
 def main():
     images()
+    exif()
     safetensors()
     npy()
     configs()
