@@ -241,6 +241,22 @@ orient_run() { "$bin" run --content "$in/portrait.jpg" --style "$S" --output "$O
 check "image: a JPEG with EXIF orientation 6 is read upright (12x16)" test "$(orient_run)" = "(12x16)"
 check "image: --ignore-orientation reads it as stored (16x12)" test "$(orient_run --ignore-orientation)" = "(16x12)"
 rm -f "$O"
+# alpha: composited over --background; --keep-alpha carries the content's alpha into a PNG or TIFF output
+A=$root/tests/fuzz/corpus/png/palette_trns.png # transparent in parts
+arun() { "$bin" run --content "$A" --style "$S" --weights random:1 --size 16 --iterations 0 --style-layers relu1_1 \
+    --content-layers relu1_1 --quiet "$@"; }
+arun --output "$out/w.png" && arun --output "$out/b.png" --background black && arun --output "$out/c.png" --background 0,128,255
+check "image: --background white, black and R,G,B give three different pictures" \
+    sh -c "! cmp -s '$out/w.png' '$out/b.png' && ! cmp -s '$out/b.png' '$out/c.png' && ! cmp -s '$out/w.png' '$out/c.png'"
+arun --output "$out/k.png" --keep-alpha && arun --output "$out/k.tif" --keep-alpha
+check "image: --keep-alpha writes an RGBA PNG" sh -c "file '$out/k.png' | grep -q RGBA"
+check "image: --keep-alpha writes a TIFF" sh -c "file '$out/k.tif' | grep -q TIFF"
+check "image: without --keep-alpha the output has no alpha" sh -c "file '$out/w.png' | grep -vq RGBA"
+expect_fail_2 "image: --keep-alpha with a JPEG output" 'keep-alpha.*png' -- "$bin" run --content "$A" --style "$S" \
+    --output "$out/out.jpg" --keep-alpha "${fast[@]}"
+expect_fail_2 "image: --background 300,0,0" '--background' -- "$bin" "${R[@]}" "${fast[@]}" --background 300,0,0
+expect_fail_2 "image: --background grey" '--background' -- "$bin" "${R[@]}" "${fast[@]}" --background grey
+rm -f "$out"/*
 
 # ---- weights -------------------------------------------------------------------------------------
 expect_fail_2 "weights: missing file"             nosuch.safetensors      -- "$bin" "${R[@]}" "${fast[@]}" --weights "$in/nosuch.safetensors"

@@ -309,7 +309,7 @@ static void expect_bad(const char *path, size_t max_pixels, const char *what) {
 /* Writes img to name and reads it back into back (0 on success). */
 static int round_trip(const char *name, const ts_image *img, int bits, int quality, ts_image *back) {
     ts_err err = {{0}};
-    ts_image_write_opts o = {bits, quality};
+    ts_image_write_opts o = {.bits = bits, .quality = quality};
     if (ts_image_write(P(name), img, &o, &err) != 0) {
         printf("write %s: %s\n", name, err.msg);
         return -1;
@@ -402,7 +402,7 @@ static void test_png_variants(void) {
                   "grey png becomes R=G=B");
         ts_image_free(&img);
     }
-    /* 8-bit grey + alpha: alpha dropped */
+    /* 8-bit grey + alpha: straight alpha, composited over white: a v + (1 - a) */
     for (int i = 0; i < W * H; i++) {
         d[2 * i] = (unsigned char)(i * 10);
         d[2 * i + 1] = (unsigned char)(255 - i);
@@ -410,7 +410,8 @@ static void test_png_variants(void) {
     write_png_raw(P("ga8.png"), W, H, 8, PNG_COLOR_TYPE_GRAY_ALPHA, d, 2 * W, NULL, 0);
     TS_EXPECT(ts_image_read(P("ga8.png"), 0, &img, &err) == 0, "grey+alpha png: %s", err.msg);
     if (img.data) {
-        TS_EXPECT(px(&img, 2, 3, 1) == 80 / 255.0f, "grey+alpha png value %g", px(&img, 2, 3, 1));
+        float a = (255 - 8) / 255.0f, want = a * (80 / 255.0f) + (1.0f - a);
+        TS_EXPECT(fabsf(px(&img, 2, 3, 1) - want) < 1e-6f, "grey+alpha png over white: %g, want %g", px(&img, 2, 3, 1), want);
         ts_image_free(&img);
     }
     /* 16-bit RGBA */
@@ -424,7 +425,8 @@ static void test_png_variants(void) {
     TS_EXPECT(ts_image_read(P("rgba16.png"), 0, &img, &err) == 0, "rgba16 png: %s", err.msg);
     if (img.data) {
         int i = 2 * W + 3;
-        TS_EXPECT(fabs(px(&img, 1, 3, 2) - (i * 4000 + 1000 + 1) / 65535.0) < 1e-7, "rgba16 png value");
+        double a = (i * 4000 + 3000 + 1) / 65535.0, g = (i * 4000 + 1000 + 1) / 65535.0;
+        TS_EXPECT(fabs(px(&img, 1, 3, 2) - (a * g + 1 - a)) < 1e-6, "rgba16 png over white");
         ts_image_free(&img);
     }
     /* palette */
@@ -571,11 +573,39 @@ static void test_tiff_variants(void) {
         TS_EXPECT(fabs(px(&img, 0, 5, 7) - (1 - s8(5, 7, 0) / 255.0)) < 1e-6, "min-is-white inverted");
         ts_image_free(&img);
     }
-    /* 8-bit RGBA: alpha dropped */
+    /* 8-bit RGBA (unassociated alpha): over white, over black, over a colour; the alpha kept */
     write_tiff_raw(P("rgba8.tif"), "w", W, H, 4, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_CONTIG, 0, s8);
-    TS_EXPECT(ts_image_read(P("rgba8.tif"), 0, &img, &err) == 0, "rgba tiff: %s", err.msg);
-    if (img.data) {
-        TS_EXPECT(px(&img, 2, 9, 4) == (float)(s8(9, 4, 2) / 255.0), "rgba tiff value");
+    {
+        double a = s8(9, 4, 3) / 255.0, v = s8(9, 4, 2) / 255.0;
+        TS_EXPECT(ts_image_read(P("rgba8.tif"), 0, &img, &err) == 0, "rgba tiff: %s", err.msg);
+        if (img.data) {
+            TS_EXPECT(fabs(px(&img, 2, 9, 4) - (a * v + 1 - a)) < 1e-6, "rgba tiff over white");
+            ts_image_free(&img);
+        }
+        const float black[3] = {0, 0, 0}, teal[3] = {0.1f, 0.5f, 0.6f};
+        ts_image_read_opts ob = {.background = black}, oc = {.background = teal, .keep_alpha = 1};
+        ts_image_info info = {0};
+        TS_EXPECT(ts_image_read_with(P("rgba8.tif"), &ob, &img, NULL, &err) == 0 && fabs(px(&img, 2, 9, 4) - a * v) < 1e-6,
+                  "rgba tiff over black");
+        ts_image_free(&img);
+        TS_EXPECT(ts_image_read_with(P("rgba8.tif"), &oc, &img, &info, &err) == 0 &&
+                      fabs(px(&img, 2, 9, 4) - (a * v + (1 - a) * 0.6)) < 1e-6 && info.alpha &&
+                      fabs(info.alpha[4 * W + 9] - a) < 1e-7,
+                  "rgba tiff over a colour, alpha handed back");
+        ts_image_free(&img);
+        free(info.alpha);
+    }
+    /* associated (premultiplied) alpha: c + (1 - a) white */
+    write_tiff_raw(P("assoc8.tif"), "w", W, H, 4, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_CONTIG, 0, s8);
+    {
+        TIFF *t = TIFFOpen(P("assoc8.tif"), "r+");
+        uint16_t extra = EXTRASAMPLE_ASSOCALPHA;
+        TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &extra);
+        TIFFRewriteDirectory(t);
+        TIFFClose(t);
+        double a = s8(9, 4, 3) / 255.0, v = s8(9, 4, 2) / 255.0;
+        TS_EXPECT(ts_image_read(P("assoc8.tif"), 0, &img, &err) == 0 && fabs(px(&img, 2, 9, 4) - (v + 1 - a)) < 1e-6,
+                  "associated-alpha tiff: premultiplied colours over white");
         ts_image_free(&img);
     }
     /* 16-bit RGB, separate planes, tiled and stripped */
@@ -825,7 +855,7 @@ static void test_writes(void) {
     TS_EXPECT(!exists(nodir) && tmp_leftovers() == 0, "nothing left behind");
     TS_EXPECT(ts_image_write(P("x.bmp"), &a, NULL, &err) == -1 && strstr(err.msg, "x.bmp"), "unknown extension");
     TS_EXPECT(!exists(P("x.bmp")), "nothing written for an unknown extension");
-    ts_image_write_opts o12 = {12, 0}, oq = {8, 101};
+    ts_image_write_opts o12 = {.bits = 12}, oq = {.bits = 8, .quality = 101};
     TS_EXPECT(ts_image_write(P("x12.png"), &a, &o12, &err) == -1 && !exists(P("x12.png")), "12-bit refused");
     TS_EXPECT(ts_image_write(P("xq.jpg"), &a, &oq, &err) == -1 && !exists(P("xq.jpg")), "quality 101 refused");
 
@@ -854,7 +884,7 @@ static void test_writes(void) {
         lim = old;
         lim.rlim_cur = 20000;
         setrlimit(RLIMIT_FSIZE, &lim);
-        ts_image_write_opts o16 = {16, 100};
+        ts_image_write_opts o16 = {.bits = 16, .quality = 100};
         int rc = ts_image_write(p, &big, &o16, &err);
         setrlimit(RLIMIT_FSIZE, &old);
         if (getenv("TS_TEST_VERBOSE")) printf("  (expected) %s\n", err.msg);
@@ -1099,6 +1129,34 @@ static void test_orientation(void) {
         ts_image_orient(&b2, o);
         TS_EXPECT(same_pixels(&a, &b2), "TIFF with orientation %d reads upright (%dx%d)", o, a.w, a.h);
         ts_image_free(&a), ts_image_free(&b2);
+    }
+    /* alpha written and read back (PNG and TIFF, 8 and 16 bits); JPEG and .npy have none */
+    {
+        ts_image a;
+        ts_image_alloc(&a, W, H);
+        fill_smooth(&a);
+        float *al = malloc(sizeof(float) * W * H);
+        for (int p = 0; p < W * H; p++) al[p] = (float)(p % 17) / 16.0f;
+        const char *names[4] = {"a8.png", "a16.png", "a8.tif", "a16.tif"};
+        for (int k = 0; k < 4; k++) {
+            ts_image_write_opts wo = {.bits = k % 2 ? 16 : 8, .alpha = al};
+            ts_image_read_opts ro = {.keep_alpha = 1};
+            ts_image_info info = {0};
+            ts_image back;
+            int ok = ts_image_write(P(names[k]), &a, &wo, &err) == 0 &&
+                     ts_image_read_with(P(names[k]), &ro, &back, &info, &err) == 0 && info.alpha;
+            double worst = 0;
+            for (int p = 0; ok && p < W * H; p++) worst = fmax(worst, fabs(info.alpha[p] - al[p]));
+            TS_EXPECT(ok && worst <= (k % 2 ? 1e-4 : 2.5e-3), "%s: alpha written and read back (worst %.2g)", names[k],
+                      worst);
+            if (ok) ts_image_free(&back);
+            free(info.alpha);
+        }
+        ts_image_write_opts wj = {.alpha = al};
+        TS_EXPECT(ts_image_write(P("a.jpg"), &a, &wj, &err) != 0 && strstr(err.msg, "alpha") && !exists(P("a.jpg")),
+                  "a JPEG output with alpha is refused: %s", err.msg);
+        free(al);
+        ts_image_free(&a);
     }
     /* a two-page TIFF: the first page is read and the pages are counted */
     {

@@ -26,7 +26,8 @@ typedef enum { TS_FMT_UNKNOWN = 0, TS_FMT_PNG, TS_FMT_JPEG, TS_FMT_TIFF, TS_FMT_
 /* Reads PNG (8/16-bit, grey, grey+alpha, RGB, RGBA, palette), JPEG (grey, RGB, CMYK, YCCK) or TIFF
  * (8/16-bit unsigned and 32-bit float grey or RGB at full precision, strips or tiles, BigTIFF; every
  * other layout libtiff converts, at 8 bits), or a float32 .npy of shape (3,H,W) (values taken as they
- * are). Alpha is dropped. Grey becomes RGB. The image comes upright (the file's orientation applied).
+ * are). Transparent parts are composited over white. Grey becomes RGB. The image comes upright (the
+ * file's orientation applied).
  * Images with w*h > max_pixels are refused before allocating. */
 int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *err);
 /* How images are read: the pixel limit (0: TS_DEFAULT_MAX_PIXELS), and whether the orientation a
@@ -35,11 +36,15 @@ int ts_image_read(const char *path, size_t max_pixels, ts_image *out, ts_err *er
 typedef struct {
     size_t max_pixels;
     int ignore_orientation;
+    const float *background; /* RGB in [0,1] that transparent parts are composited over; NULL: white */
+    int keep_alpha;          /* hand the alpha channel back in ts_image_info */
 } ts_image_read_opts;
 /* What the file said beside its pixels. */
 typedef struct {
     int orientation; /* the orientation it records (1..8; 0: none) */
     int pages;       /* images in a multi-page TIFF (the first is read); 0 otherwise */
+    float *alpha;    /* with keep_alpha, its alpha channel (w x h, [0,1], upright; malloc'd: the caller
+                      * frees it), NULL when it has none */
 } ts_image_info;
 /* info may be NULL. */
 int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_image *out, ts_image_info *info,
@@ -57,6 +62,7 @@ int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t m
 typedef struct {
     int bits;    /* 8 or 16 (PNG, TIFF); JPEG is always 8 */
     int quality; /* JPEG quality 1..100, 0 = default (95) */
+    const float *alpha; /* NULL, or a straight alpha channel (w x h) written with the colours (PNG, TIFF) */
 } ts_image_write_opts;
 
 /* Writes by extension: .png, .jpg/.jpeg, .tif/.tiff (BigTIFF when the data passes 2 GiB).

@@ -32,6 +32,8 @@ typedef struct {
     int output_bits;
     long max_pixels;
     int ignore_orientation; /* images as stored, their EXIF/TIFF orientation not applied */
+    char *background;       /* what transparent parts of inputs are composited over: white | black | R,G,B */
+    int keep_alpha;         /* the content's alpha channel into the output */
     /* image sizes */
     int size;
     double style_scale;

@@ -165,19 +165,41 @@ void ts_backend_describe(const ts_backend_choice *ch, const char *gpu_math, int 
     else snprintf(buf, n, "CPU, %d thread%s", threads, threads == 1 ? "" : "s");
 }
 
-/* an input image, upright unless --ignore-orientation; of a multi-page TIFF the first page, said once */
-static int read_image(const ts_options *o, const char *path, ts_image *img, ts_err *err) {
-    ts_image_read_opts ro = {.max_pixels = (size_t)o->max_pixels, .ignore_orientation = o->ignore_orientation};
+/* --background: white, black or R,G,B (0-255 each) */
+static int parse_background(const char *s, float *b, ts_err *err) {
+    int r, g, bl, n = -1;
+    if (!strcmp(s, "white")) b[0] = b[1] = b[2] = 1.0f;
+    else if (!strcmp(s, "black")) b[0] = b[1] = b[2] = 0.0f;
+    else if (sscanf(s, "%d,%d,%d%n", &r, &g, &bl, &n) == 3 && n == (int)strlen(s) && r >= 0 && r <= 255 && g >= 0 &&
+             g <= 255 && bl >= 0 && bl <= 255)
+        b[0] = r / 255.0f, b[1] = g / 255.0f, b[2] = bl / 255.0f;
+    else return ts_fail(err, "--background must be white, black or R,G,B (0-255 each), not \"%s\"", s);
+    return 0;
+}
+
+/* an input image, upright unless --ignore-orientation, over the background where it is transparent; of
+ * a multi-page TIFF the first page, said once; alpha: where its alpha channel goes (NULL: dropped) */
+static int read_image_bg(const ts_job *job, const char *path, const float *bg, ts_image *img, float **alpha,
+                         ts_err *err) {
+    const ts_options *o = job->opt;
+    ts_image_read_opts ro = {.max_pixels = (size_t)o->max_pixels, .ignore_orientation = o->ignore_orientation,
+                             .background = bg, .keep_alpha = alpha != NULL};
     ts_image_info info;
     if (ts_image_read_with(path, &ro, img, &info, err)) return -1;
+    if (alpha) *alpha = info.alpha;
     if (info.pages > 1 && !o->quiet)
         fprintf(stderr, "tessera: note: %s holds %d images; reading the first\n", path, info.pages);
     return 0;
 }
 
+static int read_image(const ts_job *job, const char *path, ts_image *img, ts_err *err) {
+    return read_image_bg(job, path, job->background, img, NULL, err);
+}
+
 /* --style-masks and --style-image-masks: one per style image each, read as luminance */
-static int read_mask(const char *path, const ts_options *o, ts_image *m, ts_err *err) {
-    if (read_image(o, path, m, err)) return -1;
+static int read_mask(const ts_job *job, const char *path, ts_image *m, ts_err *err) {
+    static const float black[3] = {0, 0, 0}; /* a transparent part of a mask: not this style's */
+    if (read_image_bg(job, path, black, m, NULL, err)) return -1;
     ts_color_to_luminance(m->data, (size_t)m->w * m->h);
     return 0;
 }
@@ -191,11 +213,11 @@ static int read_masks(ts_job *job, ts_err *err) {
     if (o->nstyle_image_masks && o->nstyle_image_masks != o->nstyle)
         return ts_fail(err, "--style-image-masks has %d masks for %d style images", o->nstyle_image_masks, o->nstyle);
     for (int s = 0; s < o->nstyle_masks; s++) {
-        if (read_mask(o->style_masks[s], o, &job->mask[s], err)) return -1;
+        if (read_mask(job, o->style_masks[s], &job->mask[s], err)) return -1;
         job->nmasks++;
     }
     for (int s = 0; s < o->nstyle_image_masks; s++) {
-        if (read_mask(o->style_image_masks[s], o, &job->style_mask[s], err)) return -1;
+        if (read_mask(job, o->style_image_masks[s], &job->style_mask[s], err)) return -1;
         job->nstyle_masks++;
         double sum = 0;
         for (size_t p = 0; p < (size_t)job->style_mask[s].w * job->style_mask[s].h; p++) sum += job->style_mask[s].data[p];
@@ -320,12 +342,17 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
     job->threads = ts_job_threads(o->threads, 1);
 
     /* images */
-    if (read_image(o, o->content, &job->content, err)) return -1;
+    if (parse_background(o->background, job->background, err)) return -1;
+    if (o->keep_alpha && ts_image_format_from_name(o->output) != TS_FMT_PNG &&
+        ts_image_format_from_name(o->output) != TS_FMT_TIFF)
+        return ts_fail(err, "%s: --keep-alpha needs a .png or .tif output (JPEG has no alpha channel)", o->output);
+    if (read_image_bg(job, o->content, job->background, &job->content, o->keep_alpha ? &job->content_alpha : NULL, err))
+        return -1;
     for (int s = 0; s < o->nstyle; s++) {
-        if (read_image(o, o->style[s], &job->style[s], err)) return -1;
+        if (read_image(job, o->style[s], &job->style[s], err)) return -1;
         job->nstyle++;
     }
-    if (job->init_kind == TS_INIT_IMAGE && read_image(o, o->init, &job->init, err)) return -1;
+    if (job->init_kind == TS_INIT_IMAGE && read_image(job, o->init, &job->init, err)) return -1;
     if (read_masks(job, err)) return -1;
     for (int k = 0; k < job->nscales; k++) {
         int w, h;
@@ -373,6 +400,7 @@ void ts_job_free(ts_job *job) {
     for (int s = 0; s < job->nmasks; s++) ts_image_free(&job->mask[s]);
     for (int s = 0; s < job->nstyle_masks; s++) ts_image_free(&job->style_mask[s]);
     ts_image_free(&job->init);
+    free(job->content_alpha);
     ts_vgg_weights_free(&job->weights);
     free(job->weights_path);
 }
@@ -492,6 +520,22 @@ void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *conte
         ts_color_combine(img->data, content_orig->data, img->data, (size_t)img->w * img->h);
 }
 
+
+int ts_job_write_image(const ts_job *job, const char *path, const ts_image *img, ts_err *err) {
+    ts_image_write_opts w = {.bits = job->opt->output_bits, .quality = 95};
+    ts_image a = {0}, ar = {0};
+    if (job->content_alpha) { /* resampled as an image: three copies of the channel */
+        size_t n = (size_t)job->content.w * job->content.h;
+        ts_image_alloc(&a, job->content.w, job->content.h);
+        for (int c = 0; c < 3; c++) memcpy(a.data + c * n, job->content_alpha, n * sizeof(float));
+        ts_image_resize(&a, img->w, img->h, &ar);
+        w.alpha = ar.data;
+    }
+    int rc = ts_image_write(path, img, &w, err);
+    ts_image_free(&a);
+    ts_image_free(&ar);
+    return rc;
+}
 
 ts_optim_params ts_job_optim_params(const ts_options *o, const ts_backend *be, size_t n, ts_reduce_hook hook) {
     return (ts_optim_params){.be = be, .n = n, .hook = hook, .history = o->lbfgs_history,

@@ -61,6 +61,10 @@ static const opt_def OPTS[] = {
     {"max-pixels", T_LONG, OFF(max_pixels), 0, 1, 4e12, BOTH, NULL, "N", "refuse input images with more pixels"},
     {"ignore-orientation", T_BOOL, OFF(ignore_orientation), 0, 0, 1, BOTH, NULL, NULL,
      "read images as stored: the orientation a JPEG (EXIF), PNG or TIFF records is not applied"},
+    {"background", T_STR, OFF(background), 0, 0, 0, BOTH, NULL, "white|black|R,G,B",
+     "what the transparent parts of images with alpha are composited over (R,G,B: 0-255 each)"},
+    {"keep-alpha", T_BOOL, OFF(keep_alpha), 0, 0, 1, R, NULL, NULL,
+     "write the content's alpha channel into the output (.png or .tif)"},
     {"size", T_INT, OFF(size), 0, 16, 1e6, BOTH, NULL, "PX", "long side of the output (content is resampled to it)"},
     {"style-scale", T_DBL, OFF(style_scale), 0, 0.01, 100, BOTH, NULL, "S", "style images are resampled to long side SIZE*S"},
     {"scales", T_INTS, OFF(scales), OFF(nscales), 16, 1e6, R, NULL, "PX[,PX]",
@@ -118,6 +122,7 @@ void ts_options_defaults(ts_options *o) {
     memset(o, 0, sizeof *o);
     o->init = ts_strdup("content");
     o->output_bits = 8;
+    o->background = ts_strdup("white");
     o->max_pixels = 1L << 28;
     o->size = 512;
     o->style_scale = 1.0;

@@ -85,9 +85,6 @@ static void final_image(single_state *st, ts_image *out) {
     ts_job_final_colors(st->job, out, &st->content_scaled);
 }
 
-static ts_image_write_opts write_opts(const ts_options *o) {
-    return (ts_image_write_opts){.bits = o->output_bits, .quality = 95};
-}
 
 /* --save-every: OUTPUT_iterN beside the output, every N iterations */
 static int save_intermediate(void *ctx, int n, ts_err *err) {
@@ -100,9 +97,8 @@ static int save_intermediate(void *ctx, int n, ts_err *err) {
     if (!dot || (slash && dot < slash)) dot = o->output + strlen(o->output);
     snprintf(name, len, "%.*s_iter%d%s", (int)(dot - o->output), o->output, n, dot);
     ts_image img;
-    ts_image_write_opts w = write_opts(o);
     final_image(st, &img);
-    int rc = ts_image_write(name, &img, &w, err);
+    int rc = ts_job_write_image(st->job, name, &img, err);
     free(name);
     ts_image_free(&img);
     return rc;
@@ -161,9 +157,8 @@ int ts_single_run(ts_job *job, ts_err *err) {
     if (stopped) ts_ckpt_stopped(&ck, global_iter);
     if (rc == 0 && !stopped) {
         ts_image img;
-        ts_image_write_opts w = write_opts(o);
         final_image(&st, &img);
-        rc = ts_image_write(o->output, &img, &w, err);
+        rc = ts_job_write_image(job, o->output, &img, err);
         ts_image_free(&img);
         if (rc == 0 && !o->quiet)
             fprintf(stderr, "tessera: wrote %s (%dx%d): loss %.6g after %d iterations in %.1f s (%.3f s/iteration)\n",

@@ -258,8 +258,7 @@ static int write_result(ts_tiled *st, ts_command cmd, const ts_job *job, ts_imag
         if (rc == 0) ts_log_print_terms(&st->last);
     } else {
         ts_job_final_colors(job, result, orig);
-        ts_image_write_opts wopts = {.bits = o->output_bits, .quality = 95};
-        rc = ts_image_write(o->output, result, &wopts, err);
+        rc = ts_job_write_image(job, o->output, result, err);
         if (rc == 0 && !o->quiet)
             fprintf(stderr, "tessera: wrote %s (%dx%d): loss %.6g after %d iterations in %.1f s\n", o->output,
                     result->w, result->h, st->last.total, global_iter, ts_now() - t_start);

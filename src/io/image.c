@@ -43,12 +43,13 @@ void ts_image_alloc(ts_image *img, int w, int h) {
     img->data = ts_calloc(3 * n, sizeof(float));
 }
 
-void ts_image_pack_row(const ts_image *img, int y, int bits, int order, unsigned char *row) {
+void ts_image_pack_row(const ts_image *img, const float *alpha, int y, int bits, int order, unsigned char *row) {
     size_t plane = (size_t)img->w * img->h;
+    int nch = alpha ? 4 : 3;
     for (int x = 0; x < img->w; x++)
-        for (int c = 0; c < 3; c++) {
-            float v = img->data[c * plane + (size_t)y * img->w + x];
-            size_t i = (size_t)3 * x + c;
+        for (int c = 0; c < nch; c++) {
+            float v = c < 3 ? img->data[c * plane + (size_t)y * img->w + x] : alpha[(size_t)y * img->w + x];
+            size_t i = (size_t)nch * x + c;
             if (bits == 8) {
                 row[i] = ts_to_u8(v);
             } else if (order == TS_ROW_BIG_ENDIAN) {
@@ -114,11 +115,11 @@ static ts_image_format detect(const unsigned char *b, size_t n) {
     return TS_FMT_UNKNOWN;
 }
 
-void ts_image_orient(ts_image *img, int o) {
-    if (o < 2 || o > 8) return;
-    int W = img->w, H = img->h, swap = o >= 5, w2 = swap ? H : W, h2 = swap ? W : H;
+/* nch planes of W x H turned by orientation o (2..8) into new memory; *w2, *h2 the new size */
+static float *orient_planes(const float *src, int nch, int W, int H, int o, int *w2out, int *h2out) {
+    int swap = o >= 5, w2 = swap ? H : W, h2 = swap ? W : H;
     size_t plane = (size_t)W * H;
-    float *d = ts_malloc(3 * plane * sizeof(float));
+    float *d = ts_malloc((size_t)nch * plane * sizeof(float));
     for (int y = 0; y < h2; y++)
         for (int x = 0; x < w2; x++) {
             int sx, sy; /* the stored pixel shown at (x, y) */
@@ -131,13 +132,56 @@ void ts_image_orient(ts_image *img, int o) {
             case 7: sx = W - 1 - y, sy = H - 1 - x; break;
             default: sx = W - 1 - y, sy = x; break; /* 8 */
             }
-            for (int c = 0; c < 3; c++)
-                d[c * plane + (size_t)y * w2 + x] = img->data[c * plane + (size_t)sy * W + sx];
+            for (int c = 0; c < nch; c++) d[c * plane + (size_t)y * w2 + x] = src[c * plane + (size_t)sy * W + sx];
         }
+    *w2out = w2;
+    *h2out = h2;
+    return d;
+}
+
+void ts_image_orient(ts_image *img, int o) {
+    if (o < 2 || o > 8) return;
+    int w2, h2;
+    float *d = orient_planes(img->data, 3, img->w, img->h, o, &w2, &h2);
     free(img->data);
     img->data = d;
     img->w = w2;
     img->h = h2;
+}
+
+/* colours and alpha into the picture over background b (white when NULL): a c + (1 - a) b, or c +
+ * (1 - a) b for premultiplied colours */
+static void composite(ts_image *img, const float *alpha, int premultiplied, const float *b) {
+    static const float white[3] = {1, 1, 1};
+    if (!b) b = white;
+    size_t plane = (size_t)img->w * img->h;
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < plane; p++) {
+            float a = alpha[p], v = img->data[c * plane + p];
+            img->data[c * plane + p] = (premultiplied ? v : a * v) + (1.0f - a) * b[c];
+        }
+}
+
+/* orientation, alpha and what is said of them, after a reader */
+static void finish(ts_image *out, ts_image_meta *meta, const ts_image_read_opts *opts, ts_image_info *info) {
+    int o = opts && opts->ignore_orientation ? 1 : meta->orientation;
+    if (meta->alpha && o >= 2 && o <= 8) {
+        int w2, h2;
+        float *a = orient_planes(meta->alpha, 1, out->w, out->h, o, &w2, &h2);
+        free(meta->alpha);
+        meta->alpha = a;
+    }
+    ts_image_orient(out, o);
+    if (meta->alpha) composite(out, meta->alpha, meta->premultiplied, opts ? opts->background : NULL);
+    if (info) {
+        *info = (ts_image_info){meta->orientation, meta->pages, NULL};
+        if (meta->alpha && opts && opts->keep_alpha) { /* straight alpha, upright */
+            info->alpha = meta->alpha;
+            meta->alpha = NULL;
+        }
+    }
+    free(meta->alpha);
+    meta->alpha = NULL;
 }
 
 /* the pixels as the file stores them, and what it says of them */
@@ -190,8 +234,7 @@ int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_imag
                        ts_err *err) {
     ts_image_meta meta;
     if (read_stored(path, opts->max_pixels, out, &meta, err)) return -1;
-    if (!opts->ignore_orientation) ts_image_orient(out, meta.orientation);
-    if (info) *info = (ts_image_info){meta.orientation, meta.pages};
+    finish(out, &meta, opts, info);
     return 0;
 }
 
@@ -219,7 +262,7 @@ int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t m
                                   : ts_npy_read_image_stream(name, f, len, max_pixels, out, err);
         fclose(f);
     }
-    if (rc == 0) ts_image_orient(out, meta.orientation);
+    if (rc == 0) finish(out, &meta, NULL, NULL);
     return rc;
 }
 
@@ -244,14 +287,17 @@ int ts_image_write(const char *path, const ts_image *img, const ts_image_write_o
         return ts_fail(err, "%s: cannot write %d-bit %s (use 8 or 16)", path, bits, format_name(fmt));
     if (quality < 1 || quality > 100)
         return ts_fail(err, "%s: JPEG quality %d is out of range 1..100", path, quality);
+    if (opts && opts->alpha && (fmt == TS_FMT_JPEG || fmt == TS_FMT_NPY))
+        return ts_fail(err, "%s: %s has no alpha channel (write .png or .tif)", path, format_name(fmt));
 
     size_t len = strlen(path) + 32;
     char *tmp = ts_malloc(len);
     snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
     int rc;
-    if (fmt == TS_FMT_PNG) rc = ts_png_write(tmp, path, img, bits, err);
+    const float *alpha = opts ? opts->alpha : NULL;
+    if (fmt == TS_FMT_PNG) rc = ts_png_write(tmp, path, img, alpha, bits, err);
     else if (fmt == TS_FMT_JPEG) rc = ts_jpeg_write(tmp, path, img, quality, err);
-    else rc = ts_tiff_write(tmp, path, img, bits, err);
+    else rc = ts_tiff_write(tmp, path, img, alpha, bits, err);
     if (rc == 0 && rename(tmp, path) != 0)
         rc = ts_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
     if (rc != 0) unlink(tmp);

@@ -20,6 +20,8 @@ int ts_image_check_size(const char *path, uint64_t w, uint64_t h, size_t max_pix
 typedef struct {
     int orientation; /* EXIF / TIFF orientation 1..8 (how the stored pixels are to be shown); 0: none */
     int pages;       /* TIFF: images in the file (the first is read); 0 for the other formats */
+    float *alpha;    /* the alpha channel (w x h, [0,1], malloc'd; the caller frees it), NULL: none */
+    int premultiplied; /* the colours are premultiplied by alpha (TIFF associated alpha, libtiff's RGBA) */
 } ts_image_meta;
 
 /* f is open at the start of the file; the caller closes it. meta is filled (zeroed first). */
@@ -39,9 +41,10 @@ int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err
 int ts_npy_read_image_stream(const char *name, FILE *f, uint64_t size, size_t max_pixels, ts_image *out,
                              ts_err *err);
 
-int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err);
+/* alpha: NULL, or a straight alpha channel (w x h) written as a fourth sample (PNG, TIFF) */
+int ts_png_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err);
 int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err);
-int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err);
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err);
 
 /* [0,1] float to integer sample, clamped and rounded; NaN becomes 0. */
 static inline uint8_t ts_to_u8(float v) {
@@ -56,10 +59,11 @@ static inline uint16_t ts_to_u16(float v) {
     return (uint16_t)((double)v * 65535.0 + 0.5);
 }
 
-/* Row y of a planar image as interleaved RGB samples: 8-bit, or 16-bit in big-endian (PNG) or the
- * machine's order (TIFF, which records it). row holds 3 * w * bits/8 bytes. */
+/* Row y of a planar image as interleaved RGB (or RGBA, with an alpha plane) samples: 8-bit, or 16-bit
+ * in big-endian (PNG) or the machine's order (TIFF, which records it). row holds (3 or 4) * w *
+ * bits/8 bytes. */
 enum { TS_ROW_BIG_ENDIAN = 1, TS_ROW_NATIVE = 0 };
-void ts_image_pack_row(const ts_image *img, int y, int bits, int order, unsigned char *row);
+void ts_image_pack_row(const ts_image *img, const float *alpha, int y, int bits, int order, unsigned char *row);
 
 /* Flushes and closes a file written through stdio; -1 with "PATH: cannot write WHAT: reason". */
 int ts_close_written(FILE *f, const char *path, const char *what, ts_err *err);

@@ -154,7 +154,7 @@ int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int qu
     jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);
     while (cinfo.next_scanline < cinfo.image_height) {
-        ts_image_pack_row(img, (int)cinfo.next_scanline, 8, TS_ROW_NATIVE, row);
+        ts_image_pack_row(img, NULL, (int)cinfo.next_scanline, 8, TS_ROW_NATIVE, row);
         JSAMPROW rp = row;
         jpeg_write_scanlines(&cinfo, &rp, 1);
     }

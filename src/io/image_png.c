@@ -35,15 +35,17 @@ static void plain_free(png_structp png, png_voidp p) {
     free(p);
 }
 
-/* One decoded row (8 or 16-bit big-endian RGB) into planar float. */
-static void convert_row(float *dst, size_t plane, png_uint_32 w, png_uint_32 y, const unsigned char *r, int bd) {
+/* One decoded row (8 or 16-bit big-endian RGB or RGBA: ch 3 or 4) into planar float; the fourth
+ * plane is alpha. */
+static void convert_row(float *dst, size_t plane, png_uint_32 w, png_uint_32 y, const unsigned char *r, int bd,
+                        int ch) {
     float *o = dst + (size_t)y * w;
     for (png_uint_32 x = 0; x < w; x++) {
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < ch; c++) {
             if (bd == 8) {
-                o[c * plane + x] = r[3 * x + c] / 255.0f;
+                o[c * plane + x] = r[ch * x + c] / 255.0f;
             } else {
-                const unsigned char *p = r + 2 * (3 * x + c);
+                const unsigned char *p = r + 2 * (ch * x + c);
                 o[c * plane + x] = (float)(((unsigned)p[0] << 8 | p[1]) / 65535.0);
             }
         }
@@ -89,9 +91,8 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     }
     int depth = png_get_bit_depth(png, info);
     int type = png_get_color_type(png, info);
-    /* Everything to 8 or 16-bit RGB: palette/low-depth grey/tRNS expanded, alpha dropped. */
+    /* Everything to 8 or 16-bit RGB or RGBA: palette/low-depth grey expanded, tRNS to alpha. */
     png_set_expand(png);
-    png_set_strip_alpha(png);
     if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
@@ -99,20 +100,20 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     int ch = png_get_channels(png, info);
     int bd = png_get_bit_depth(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
-    if (ch != 3 || (bd != 8 && bd != 16) || rowbytes < (size_t)w * 3 * (bd / 8)) {
+    if ((ch != 3 && ch != 4) || (bd != 8 && bd != 16) || rowbytes < (size_t)w * ch * (bd / 8)) {
         png_destroy_read_struct(&png, &info, NULL);
         return ts_fail(err, "%s: unsupported PNG layout (bit depth %d, colour type %d)", path, depth,
                        type);
     }
     size_t plane = (size_t)w * h;
-    float *dst = ts_malloc(3 * plane * sizeof(float));
+    float *dst = ts_malloc((size_t)ch * plane * sizeof(float));
     pix = dst;
     if (passes == 1) { /* row by row: no whole-image byte buffer */
         unsigned char *r = ts_malloc(rowbytes);
         buf = r;
         for (png_uint_32 y = 0; y < h; y++) {
             png_read_row(png, r, NULL);
-            convert_row(dst, plane, w, y, r, bd);
+            convert_row(dst, plane, w, y, r, bd, ch);
         }
     } else { /* interlaced: the whole image at once */
         unsigned char *all = ts_malloc(rowbytes * h);
@@ -121,7 +122,7 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
         rows = rp;
         for (png_uint_32 y = 0; y < h; y++) rp[y] = all + rowbytes * y;
         png_read_image(png, rp);
-        for (png_uint_32 y = 0; y < h; y++) convert_row(dst, plane, w, y, rp[y], bd);
+        for (png_uint_32 y = 0; y < h; y++) convert_row(dst, plane, w, y, rp[y], bd, ch);
     }
     png_read_end(png, info);
 #ifdef PNG_eXIf_SUPPORTED
@@ -132,13 +133,18 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     png_destroy_read_struct(&png, &info, NULL);
     free(buf);
     free(rows);
+    if (ch == 4) { /* straight (unassociated) alpha, as PNG defines it */
+        meta->alpha = ts_malloc(plane * sizeof(float));
+        memcpy(meta->alpha, dst + 3 * plane, plane * sizeof(float));
+        dst = ts_realloc(dst, 3 * plane * sizeof(float));
+    }
     out->w = (int)w;
     out->h = (int)h;
     out->data = dst;
     return 0;
 }
 
-int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err) {
+int ts_png_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err) {
     FILE *f = fopen(tmp, "wb");
     if (!f) return ts_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     png_errctx ctx = {{0}};
@@ -149,8 +155,8 @@ int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bit
         fclose(f);
         return ts_fail(err, "%s: cannot set up the PNG writer", path);
     }
-    int w = img->w, h = img->h, bpp = bits / 8;
-    unsigned char *row = ts_malloc((size_t)w * 3 * bpp);
+    int w = img->w, h = img->h, bpp = bits / 8, nch = alpha ? 4 : 3;
+    unsigned char *row = ts_malloc((size_t)w * nch * bpp);
 
     if (setjmp(png_jmpbuf(png))) {
         int e = ferror(f) ? errno : 0; /* the system's reason, when stdio saw it */
@@ -161,11 +167,11 @@ int ts_png_write(const char *tmp, const char *path, const ts_image *img, int bit
         return ts_fail(err, "%s: cannot write PNG: %s", path, ctx.msg);
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, bits, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, bits, alpha ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < h; y++) {
-        ts_image_pack_row(img, y, bits, TS_ROW_BIG_ENDIAN, row);
+        ts_image_pack_row(img, alpha, y, bits, TS_ROW_BIG_ENDIAN, row);
         png_write_row(png, row);
     }
     png_write_end(png, info);

@@ -163,10 +163,14 @@ static void put(float *dst, size_t plane, uint32_t w, const layout *L, const uns
     }
 }
 
+static int has_alpha(TIFF *tif, int spp, int ncolor, int *assoc);
+
 /* Any layout libtiff's RGBA interface converts, 8 bits per channel; the raster in the file's own row
  * and column order (orientation: the file's), which ts_image_orient then turns upright. */
-static int read_rgba(TIFF *tif, const char *path, uint32_t w, uint32_t h, int orientation, ts_image *out,
-                     ts_err *err, tiff_errctx *ctx) {
+static int read_rgba(TIFF *tif, const char *path, uint32_t w, uint32_t h, ts_image_meta *meta, int spp,
+                     ts_image *out, ts_err *err, tiff_errctx *ctx) {
+    int orientation = meta->orientation, assoc;
+    int alpha = has_alpha(tif, spp, 1, &assoc); /* libtiff's raster premultiplies any alpha */
     size_t plane = (size_t)w * h;
     uint32_t *raster = ts_malloc(sizeof(uint32_t) * plane);
     if (!TIFFReadRGBAImageOriented(tif, w, h, raster, orientation ? orientation : ORIENTATION_TOPLEFT, 0)) {
@@ -179,11 +183,41 @@ static int read_rgba(TIFF *tif, const char *path, uint32_t w, uint32_t h, int or
         dst[plane + p] = TIFFGetG(raster[p]) / 255.0f;
         dst[2 * plane + p] = TIFFGetB(raster[p]) / 255.0f;
     }
+    if (alpha) {
+        meta->alpha = ts_malloc(plane * sizeof(float));
+        for (size_t p = 0; p < plane; p++) meta->alpha[p] = TIFFGetA(raster[p]) / 255.0f;
+        meta->premultiplied = 1;
+    }
     free(raster);
     out->w = (int)w;
     out->h = (int)h;
     out->data = dst;
     return 0;
+}
+
+/* The colour and alpha samples of n pixels of one decoded row: all the samples of each pixel in turn
+ * (sep_plane < 0), or one separate plane (its index: colour planes first, then alpha). Alpha goes to
+ * dst's fourth plane, never inverted. */
+static void put_row(float *dst, size_t plane, uint32_t w, const layout *L, int ncolor, int alpha,
+                    const unsigned char *src, int sep_plane, uint32_t y, uint32_t x0, uint32_t n) {
+    layout LA = *L;
+    LA.invert = 0;
+    if (sep_plane >= 0) {
+        if (sep_plane < ncolor) put(dst, plane, w, L, src, 0, y, x0, n, ncolor == 1 ? -1 : sep_plane);
+        else put(dst, plane, w, &LA, src, 0, y, x0, n, 3);
+        return;
+    }
+    for (int c = 0; c < ncolor; c++) put(dst, plane, w, L, src, c, y, x0, n, ncolor == 1 ? -1 : c);
+    if (alpha) put(dst, plane, w, &LA, src, ncolor, y, x0, n, 3);
+}
+
+/* 1 when the first extra sample is alpha; *assoc when it is associated (premultiplied colours) */
+static int has_alpha(TIFF *tif, int spp, int ncolor, int *assoc) {
+    uint16_t nextra = 0, *extra = NULL;
+    *assoc = 0;
+    if (spp <= ncolor || !TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) || nextra < 1) return 0;
+    *assoc = extra[0] == EXTRASAMPLE_ASSOCALPHA;
+    return extra[0] == EXTRASAMPLE_ASSOCALPHA || extra[0] == EXTRASAMPLE_UNASSALPHA;
 }
 
 /* Reads the first directory of an open TIFF into *out. */
@@ -219,7 +253,7 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     int direct_samples = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (isfloat && (bps == 32 || bps == 64));
     char emsg[1024] = "";
     if ((!ncolor || !direct_samples) && spp <= TIFF_MAX_SAMPLES && TIFFRGBAImageOK(tif, emsg))
-        return read_rgba(tif, path, w, h, meta->orientation, out, err, ctx);
+        return read_rgba(tif, path, w, h, meta, spp, out, err, ctx);
     if (!ncolor)
         return ts_fail(err, "%s: TIFF photometric interpretation %u is not supported (libtiff: %s)", path, photo,
                        emsg[0] ? emsg : "cannot convert it");
@@ -237,7 +271,8 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
         return ts_fail(err, "%s: TIFF planar configuration %u is not supported", path, planar);
     int separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
     layout L = {bps, isfloat, photo == PHOTOMETRIC_MINISWHITE, separate ? 1 : spp};
-    int nplanes = separate ? ncolor : 1; /* planes we read; alpha planes are skipped */
+    int assoc, alpha = has_alpha(tif, spp, ncolor, &assoc);
+    int nplanes = separate ? ncolor + alpha : 1; /* planes we read; extra planes past alpha are skipped */
     size_t bytes = (size_t)bps / 8;
 
     uint32_t tw = 0, th = 0;
@@ -252,7 +287,7 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
     }
 
     size_t plane = (size_t)w * h;
-    float *dst = ts_malloc(3 * plane * sizeof(float));
+    float *dst = ts_malloc((3 + (size_t)alpha) * plane * sizeof(float));
     unsigned char *buf = NULL;
     int ok = 1;
     if (TIFFIsTiled(tif)) {
@@ -272,11 +307,8 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
                     }
                     uint32_t nx = w - tx < tw ? w - tx : tw, ny = h - ty < th ? h - ty : th;
                     for (uint32_t r = 0; r < ny; r++) {
-                        const unsigned char *src = buf + r * tile_row;
-                        if (separate) put(dst, plane, w, &L, src, 0, ty + r, tx, nx, ncolor == 1 ? -1 : s);
-                        else
-                            for (int c = 0; c < ncolor; c++)
-                                put(dst, plane, w, &L, src, c, ty + r, tx, nx, ncolor == 1 ? -1 : c);
+                        put_row(dst, plane, w, &L, ncolor, alpha, buf + r * tile_row, separate ? s : -1, ty + r,
+                                tx, nx);
                     }
                 }
             }
@@ -294,9 +326,7 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
                     ok = 0;
                     break;
                 }
-                if (separate) put(dst, plane, w, &L, buf, 0, y, 0, w, ncolor == 1 ? -1 : s);
-                else
-                    for (int c = 0; c < ncolor; c++) put(dst, plane, w, &L, buf, c, y, 0, w, ncolor == 1 ? -1 : c);
+                put_row(dst, plane, w, &L, ncolor, alpha, buf, separate ? s : -1, y, 0, w);
             }
         }
     }
@@ -306,12 +336,18 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
         return ts_fail(err, "%s: bad or truncated TIFF file: %s", path, why(ctx));
     }
     if (isfloat) {
-        for (size_t i = 0; i < 3 * plane; i++) {
+        for (size_t i = 0; i < (3 + (size_t)alpha) * plane; i++) {
             if (!isfinite(dst[i])) {
                 free(dst);
                 return ts_fail(err, "%s: float TIFF holds NaN or infinite values", path);
             }
         }
+    }
+    if (alpha) {
+        meta->alpha = ts_malloc(plane * sizeof(float));
+        memcpy(meta->alpha, dst + 3 * plane, plane * sizeof(float));
+        meta->premultiplied = assoc;
+        dst = ts_realloc(dst, 3 * plane * sizeof(float));
     }
     out->w = (int)w;
     out->h = (int)h;
@@ -346,10 +382,10 @@ int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t ma
     return tiff_read_from(name, &m, max_pixels, out, meta, err);
 }
 
-int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bits, ts_err *err) {
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err) {
     uint32_t w = (uint32_t)img->w, h = (uint32_t)img->h;
     size_t plane = (size_t)w * h, bpp = (size_t)bits / 8;
-    int big = 3.0 * (double)plane * (double)bpp > 2147483648.0;
+    int nch = alpha ? 4 : 3, big = nch * (double)plane * (double)bpp > 2147483648.0;
     tiff_errctx ctx = {{0}};
     errno = 0;
     TIFF *tif = open_tiff(tmp, big ? "w8" : "w", NULL, &ctx);
@@ -358,13 +394,13 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bi
         g_cur = NULL;
         return ts_fail(err, "%s: cannot create %s: %s", path, tmp, e ? strerror(e) : why(&ctx));
     }
-    size_t rowbytes = (size_t)w * 3 * bpp;
+    size_t rowbytes = (size_t)w * nch * bpp;
     uint32_t rps = (uint32_t)(262144 / rowbytes); /* strips of about 256 KiB */
     if (rps < 1) rps = 1;
     int deflate = TIFFIsCODECConfigured(COMPRESSION_ADOBE_DEFLATE);
     int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) && TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
              TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)3) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)nch) &&
              TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
              TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB) &&
              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
@@ -372,12 +408,14 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, int bi
              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps) &&
              TIFFSetField(tif, TIFFTAG_COMPRESSION, deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE);
     if (ok && deflate) ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+    uint16_t extra = EXTRASAMPLE_UNASSALPHA; /* straight alpha */
+    if (ok && alpha) ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
 
     unsigned char *row = ts_malloc(rowbytes);
     int sys = 0; /* the system's reason for a failed write (errno), when there is one */
     errno = 0;
     for (uint32_t y = 0; y < h && ok; y++) {
-        ts_image_pack_row(img, (int)y, bits, TS_ROW_NATIVE, row);
+        ts_image_pack_row(img, alpha, (int)y, bits, TS_ROW_NATIVE, row);
         if (TIFFWriteScanline(tif, row, y, 0) < 0) {
             ok = 0;
             sys = errno;
