@@ -40,6 +40,13 @@ BLAS_KIND := OpenBLAS (pthreads; install libopenblas-openmp-dev for better threa
 endif
 PKG_LIBS  += $(BLAS_LIBS)
 PKG_CFLAGS += $(BLAS_CFLAGS)
+# Little CMS (optional): inputs' colour profiles converted to sRGB, outputs tagged sRGB; without it
+# profiles are ignored with a notice
+LCMS_VERSION := $(shell pkg-config --modversion lcms2 2>/dev/null)
+ifneq ($(LCMS_VERSION),)
+PKG_CFLAGS += -DTS_HAVE_LCMS2 $(shell pkg-config --cflags lcms2)
+PKG_LIBS   += $(shell pkg-config --libs lcms2)
+endif
 
 CFLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -fopenmp \
             -Iinclude $(PKG_CFLAGS) -MMD -MP
@@ -127,6 +134,8 @@ check-deps:
 	      openblas) missing="$$missing libopenblas-dev";; esac; fi; \
 	done; \
 	echo "  BLAS     : $(BLAS_KIND)"; \
+	if [ -n "$(LCMS_VERSION)" ]; then echo "  lcms2    : $(LCMS_VERSION) (colour profiles)"; \
+	else echo "  lcms2    : not found: colour profiles are ignored (apt-get install liblcms2-dev)"; fi; \
 	if [ "$(CUDA)" = 1 ]; then echo "  CUDA     : $(NVCC) ($$($(NVCC) --version | tail -1)); CUDA backend $(BIN)-cuda.so for sm $(CUDA_ARCH) + PTX $(CUDA_PTX)"; \
 	elif [ -n "$(NVCC_FOUND)" ]; then echo "  CUDA     : off (CUDA=0); CPU backend only"; \
 	else echo "  CUDA     : no nvcc (PATH or $(CUDA_HOME)/bin): CPU backend only"; fi; \

@@ -5,7 +5,7 @@
 set -u
 want=${1:-build}
 pkgs=(make gcc pkg-config openmpi-bin libopenmpi-dev libtiff-dev libpng-dev libjpeg-dev libcjson-dev
-      libopenblas-openmp-dev)
+      libopenblas-openmp-dev liblcms2-dev) # lcms2: colour profiles (optional to the build, installed here)
 case $want in
 demo) pkgs+=(darknet) ;;                                  # its data folder holds the sample photo and painting
 test) pkgs+=(darknet python3-numpy python3-torch file chromium # numpy: weights tools; torch: fresh reference

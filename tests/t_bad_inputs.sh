@@ -51,6 +51,10 @@ image: JPEG cut after its headers    | hdronly\.jpg.*(truncated|Premature) | all
 image: JPEG with garbage scan data   | garbage\.jpg.*(Corrupt|truncated)   | all | $RUN --content $in/garbage.jpg
 image: JPEG with 12-bit samples      | p12\.jpg.*precision 12              | all | $RUN --content $in/p12.jpg
 image: CMYK JPEG (accepted)          | ok                                  | all | $RUN --content $in/cmyk.jpg
+image: portrait JPEG, EXIF orientation 6 (accepted) | ok                 | all | $RUN --content $in/portrait.jpg
+image: --background grey             | --background.*grey                  | all | $RUN --background grey
+image: --background 1,2              | --background                        | all | $RUN --background 1,2
+image: --keep-alpha to a JPEG        | keep-alpha.*png                     | all | $RUN --keep-alpha --output $D/out.jpg
 image: JPEG declaring 60000x60000    | huge\.jpg.*60000x60000.*max-pixels  | all | $RUN --content $in/huge.jpg
 image: TIFF cut in half              | half\.tif.*TIFF                     | all | $RUN --content $in/half.tif
 image: TIFF with a garbage IFD       | garbage_ifd\.tif.*TIFF              | all | $RUN --content $in/garbage_ifd.tif

@@ -21,6 +21,12 @@
 #include "tessera/npy.h"
 #include "test.h"
 
+#ifdef TS_HAVE_LCMS2
+#define TS_HAVE_LCMS2_VALUE 1
+#else
+#define TS_HAVE_LCMS2_VALUE 0
+#endif
+
 static char g_dir[64];
 
 /* Path under the temp dir (ring of static buffers). */
@@ -1187,6 +1193,264 @@ static void test_orientation(void) {
     free(d);
 }
 
+/* ---- colour profiles ---- */
+#ifdef TS_HAVE_LCMS2
+#include <lcms2.h>
+
+/* the RGB -> XYZ matrix of primaries (x, y) with white (xw, yw), into m (row major) */
+static void rgb_to_xyz(const double p[3][2], double xw, double yw, double m[3][3]) {
+    double P[3][3], W[3] = {xw / yw, 1.0, (1 - xw - yw) / yw};
+    for (int c = 0; c < 3; c++) {
+        P[0][c] = p[c][0] / p[c][1];
+        P[1][c] = 1.0;
+        P[2][c] = (1 - p[c][0] - p[c][1]) / p[c][1];
+    }
+    /* S = P^-1 W, by Cramer */
+    double det = P[0][0] * (P[1][1] * P[2][2] - P[1][2] * P[2][1]) - P[0][1] * (P[1][0] * P[2][2] - P[1][2] * P[2][0]) +
+                 P[0][2] * (P[1][0] * P[2][1] - P[1][1] * P[2][0]);
+    double S[3];
+    for (int c = 0; c < 3; c++) {
+        double Q[3][3];
+        memcpy(Q, P, sizeof Q);
+        for (int r = 0; r < 3; r++) Q[r][c] = W[r];
+        S[c] = (Q[0][0] * (Q[1][1] * Q[2][2] - Q[1][2] * Q[2][1]) - Q[0][1] * (Q[1][0] * Q[2][2] - Q[1][2] * Q[2][0]) +
+                Q[0][2] * (Q[1][0] * Q[2][1] - Q[1][1] * Q[2][0])) / det;
+    }
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) m[r][c] = P[r][c] * S[c];
+}
+
+static void inverse3(const double a[3][3], double b[3][3]) {
+    double det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+                 a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            int r0 = (j + 1) % 3, r1 = (j + 2) % 3, c0 = (i + 1) % 3, c1 = (i + 2) % 3;
+            b[i][j] = (a[r0][c0] * a[r1][c1] - a[r0][c1] * a[r1][c0]) / det;
+        }
+}
+
+static double srgb_encode(double v) {
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    return v <= 0.0031308 ? 12.92 * v : 1.055 * pow(v, 1 / 2.4) - 0.055;
+}
+
+static const double ADOBE[3][2] = {{0.64, 0.33}, {0.21, 0.71}, {0.15, 0.06}};
+static const double SRGB[3][2] = {{0.64, 0.33}, {0.30, 0.60}, {0.15, 0.06}};
+#define ADOBE_GAMMA (563.0 / 256.0)
+
+/* an Adobe RGB (1998) profile made with lcms: D65, the primaries above, gamma 563/256 */
+static unsigned char *adobe_profile(cmsUInt32Number *n) {
+    cmsCIExyY white = {0.3127, 0.3290, 1.0};
+    cmsCIExyYTRIPLE prim = {{0.64, 0.33, 1}, {0.21, 0.71, 1}, {0.15, 0.06, 1}};
+    cmsToneCurve *g = cmsBuildGamma(NULL, ADOBE_GAMMA);
+    cmsToneCurve *curves[3] = {g, g, g};
+    cmsHPROFILE p = cmsCreateRGBProfile(&white, &prim, curves);
+    cmsSaveProfileToMem(p, NULL, n);
+    unsigned char *b = malloc(*n);
+    cmsSaveProfileToMem(p, b, n);
+    cmsCloseProfile(p);
+    cmsFreeToneCurve(g);
+    return b;
+}
+
+/* the description tag of an ICC profile's bytes, or "" */
+static void profile_description(const void *icc, size_t n, char *out, size_t on) {
+    out[0] = 0;
+    cmsHPROFILE p = cmsOpenProfileFromMem(icc, (cmsUInt32Number)n);
+    if (!p) return;
+    cmsGetProfileInfoASCII(p, cmsInfoDescription, "en", "US", out, (cmsUInt32Number)on);
+    cmsCloseProfile(p);
+}
+#endif
+
+static void test_profiles(void) {
+    int W = 16, H = 8;
+    unsigned char *d = malloc((size_t)W * H * 3);
+    for (int i = 0; i < W * H * 3; i++) d[i] = (unsigned char)((i * 53) % 256);
+    ts_err err = {{0}};
+    TS_EXPECT(ts_image_profiles_available() == (TS_HAVE_LCMS2_VALUE), "profiles available as built");
+#ifdef TS_HAVE_LCMS2
+    cmsUInt32Number n = 0;
+    unsigned char *adobe = adobe_profile(&n);
+    /* the reference: Adobe RGB decoded, through XYZ (both white points D65), into sRGB */
+    double ma[3][3], ms[3][3], msi[3][3], m[3][3];
+    rgb_to_xyz(ADOBE, 0.3127, 0.3290, ma);
+    rgb_to_xyz(SRGB, 0.3127, 0.3290, ms);
+    inverse3(ms, msi);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) m[i][j] = msi[i][0] * ma[0][j] + msi[i][1] * ma[1][j] + msi[i][2] * ma[2][j];
+    /* the same pixels with the profile in a PNG, a TIFF and a JPEG (the JPEG's own coding aside) */
+    {
+        FILE *f = fopen(P("adobe.png"), "wb");
+        png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+        png_infop info = png_create_info_struct(png);
+        png_init_io(png, f);
+        png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                     PNG_FILTER_TYPE_DEFAULT);
+        png_set_iCCP(png, info, "Adobe RGB", PNG_COMPRESSION_TYPE_BASE, adobe, n);
+        png_write_info(png, info);
+        for (int y = 0; y < H; y++) png_write_row(png, d + (size_t)y * W * 3);
+        png_write_end(png, info);
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        TIFF *t = TIFFOpen(P("adobe.tif"), "w");
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_ICCPROFILE, n, adobe);
+        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
+        TIFFClose(t);
+    }
+    const char *files[2] = {"adobe.png", "adobe.tif"};
+    for (int k = 0; k < 2; k++) {
+        ts_image img;
+        ts_image_info info;
+        ts_image_read_opts ro = {.keep_profile = 1};
+        int ok = ts_image_read_with(P(files[k]), &ro, &img, &info, &err) == 0 && info.profile == 1 && info.icc &&
+                 info.icc_len == n;
+        double worst = 0;
+        for (int y = 0; ok && y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const unsigned char *q = d + ((size_t)y * W + x) * 3;
+                double lin[3];
+                for (int c = 0; c < 3; c++) lin[c] = pow(q[c] / 255.0, ADOBE_GAMMA);
+                for (int c = 0; c < 3; c++) {
+                    double want = srgb_encode(m[c][0] * lin[0] + m[c][1] * lin[1] + m[c][2] * lin[2]);
+                    worst = fmax(worst, fabs(px(&img, c, x, y) - want));
+                }
+            }
+        TS_EXPECT(ok && worst < 1.0 / 255, "%s: Adobe RGB read as sRGB, within 1/255 of the matrix reference (%.2g): %s",
+                  files[k], worst, err.msg);
+        if (ok) {
+            ts_image_free(&img);
+            free(info.icc);
+        }
+    }
+    /* outputs carry the sRGB profile, as a second decoder (the libraries themselves) sees */
+    ts_image a;
+    ts_image_alloc(&a, W, H);
+    fill_smooth(&a);
+    char desc[256];
+    TS_EXPECT(ts_image_write(P("out.png"), &a, NULL, &err) == 0 && ts_image_write(P("out.tif"), &a, NULL, &err) == 0 &&
+                  ts_image_write(P("out.jpg"), &a, NULL, &err) == 0,
+              "outputs written: %s", err.msg);
+    {
+        FILE *f = fopen(P("out.png"), "rb");
+        png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+        png_infop info = png_create_info_struct(png);
+        png_init_io(png, f);
+        png_read_info(png, info);
+        png_charp name;
+        int comp;
+        png_bytep prof = NULL;
+        png_uint_32 plen = 0;
+        int got = png_get_iCCP(png, info, &name, &comp, &prof, &plen) != 0;
+        if (got) profile_description(prof, plen, desc, sizeof desc);
+        TS_EXPECT(got && strstr(desc, "sRGB"), "a PNG output carries an sRGB profile (\"%s\")", got ? desc : "");
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        TIFF *t = TIFFOpen(P("out.tif"), "r");
+        uint32_t tl = 0;
+        void *tp = NULL;
+        got = TIFFGetField(t, TIFFTAG_ICCPROFILE, &tl, &tp) && tp;
+        if (got) profile_description(tp, tl, desc, sizeof desc);
+        TS_EXPECT(got && strstr(desc, "sRGB"), "a TIFF output carries an sRGB profile (\"%s\")", got ? desc : "");
+        TIFFClose(t);
+        struct jpeg_decompress_struct c;
+        struct jpeg_error_mgr e;
+        c.err = jpeg_std_error(&e);
+        jpeg_create_decompress(&c);
+        f = fopen(P("out.jpg"), "rb");
+        jpeg_stdio_src(&c, f);
+        jpeg_save_markers(&c, JPEG_APP0 + 2, 0xFFFF);
+        jpeg_read_header(&c, TRUE);
+        JOCTET *jp = NULL;
+        unsigned int jl = 0;
+        got = jpeg_read_icc_profile(&c, &jp, &jl) && jp;
+        if (got) profile_description(jp, jl, desc, sizeof desc);
+        TS_EXPECT(got && strstr(desc, "sRGB"), "a JPEG output carries an sRGB profile (\"%s\")", got ? desc : "");
+        free(jp);
+        jpeg_destroy_decompress(&c);
+        fclose(f);
+    }
+    /* our own sRGB outputs read back unchanged (no conversion through sRGB) */
+    ts_image b;
+    TS_EXPECT(ts_image_read(P("out.tif"), 0, &b, &err) == 0 && max_diff(&a, &b) < 0.5 / 255 + 1e-6,
+              "an sRGB-tagged output reads back as written");
+    ts_image_free(&b);
+    /* into the content's profile and back (--keep-profile's path) */
+    ts_image c2;
+    ts_image_alloc(&c2, W, H);
+    memcpy(c2.data, a.data, sizeof(float) * 3 * W * H);
+    char why[160];
+    TS_EXPECT(ts_image_from_srgb(&c2, adobe, n, why, sizeof why) == 0, "sRGB into Adobe RGB: %s", why);
+    ts_image_write_opts wo = {.bits = 16, .icc = adobe, .icc_len = n};
+    TS_EXPECT(ts_image_write(P("kept.tif"), &c2, &wo, &err) == 0 && ts_image_read(P("kept.tif"), 0, &b, &err) == 0 &&
+                  max_diff(&a, &b) < 2e-3,
+              "written in Adobe RGB with its profile, read back as the sRGB it came from (%.2g)", max_diff(&a, &b));
+    ts_image_free(&b);
+    ts_image_free(&c2);
+    /* an unreadable profile is not an error: a note, the pixels as sRGB */
+    unsigned char junk[200];
+    memset(junk, 0x5a, sizeof junk);
+    {
+        TIFF *t = TIFFOpen(P("junk.tif"), "w");
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+        TIFFSetField(t, TIFFTAG_ICCPROFILE, (uint32_t)sizeof junk, junk);
+        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
+        TIFFClose(t);
+        ts_image_info info;
+        ts_image_read_opts ro = {0};
+        TS_EXPECT(ts_image_read_with(P("junk.tif"), &ro, &b, &info, &err) == 0 && info.profile == -1 &&
+                      info.profile_note[0] && px(&b, 0, 1, 0) == d[3] / 255.0f,
+                  "an unreadable profile: read as sRGB with a note (\"%s\")", info.profile_note);
+        ts_image_free(&b);
+    }
+    ts_image_free(&a);
+    free(adobe);
+#else
+    printf("# colour profiles: this build has no lcms2; the fallback is checked\n");
+    /* a profile is not used, with a note; a PNG output says sRGB with its sRGB chunk */
+    unsigned char junk[200];
+    memset(junk, 0x5a, sizeof junk);
+    TIFF *t = TIFFOpen(P("prof.tif"), "w");
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+    TIFFSetField(t, TIFFTAG_ICCPROFILE, (uint32_t)sizeof junk, junk);
+    for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
+    TIFFClose(t);
+    ts_image a;
+    ts_image_info info;
+    ts_image_read_opts ro = {0};
+    TS_EXPECT(ts_image_read_with(P("prof.tif"), &ro, &a, &info, &err) == 0 && info.profile == -1 &&
+                  strstr(info.profile_note, "lcms") && px(&a, 0, 1, 0) == d[3] / 255.0f,
+              "without lcms2 a profile is not used, with a note (\"%s\")", info.profile_note);
+    TS_EXPECT(ts_image_write(P("out.png"), &a, NULL, &err) == 0, "png written");
+    FILE *f = fopen(P("out.png"), "rb");
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop pi = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_read_info(png, pi);
+    int intent = -1;
+    TS_EXPECT(png_get_sRGB(png, pi, &intent) != 0, "without lcms2 a PNG output still says sRGB (sRGB chunk)");
+    png_destroy_read_struct(&png, &pi, NULL);
+    fclose(f);
+    ts_image_free(&a);
+#endif
+    free(d);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/ts-test-image-XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -1202,6 +1466,7 @@ int main(void) {
     test_writes();
     test_resize();
     test_orientation();
+    test_profiles();
     remove_tree(g_dir);
     return ts_test_summary();
 }

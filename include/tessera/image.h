@@ -38,6 +38,7 @@ typedef struct {
     int ignore_orientation;
     const float *background; /* RGB in [0,1] that transparent parts are composited over; NULL: white */
     int keep_alpha;          /* hand the alpha channel back in ts_image_info */
+    int keep_profile;        /* hand the embedded colour profile back in ts_image_info */
 } ts_image_read_opts;
 /* What the file said beside its pixels. */
 typedef struct {
@@ -45,6 +46,11 @@ typedef struct {
     int pages;       /* images in a multi-page TIFF (the first is read); 0 otherwise */
     float *alpha;    /* with keep_alpha, its alpha channel (w x h, [0,1], upright; malloc'd: the caller
                       * frees it), NULL when it has none */
+    int profile;     /* 1: it carried a colour profile, converted to sRGB; 0: none (taken as sRGB); -1:
+                      * one that was not used (profile_note says why; the pixels are taken as sRGB) */
+    char profile_note[160];
+    unsigned char *icc; /* with keep_profile, the profile's bytes (malloc'd), NULL when none was used */
+    size_t icc_len;
 } ts_image_info;
 /* info may be NULL. */
 int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_image *out, ts_image_info *info,
@@ -63,7 +69,14 @@ typedef struct {
     int bits;    /* 8 or 16 (PNG, TIFF); JPEG is always 8 */
     int quality; /* JPEG quality 1..100, 0 = default (95) */
     const float *alpha; /* NULL, or a straight alpha channel (w x h) written with the colours (PNG, TIFF) */
+    const void *icc;    /* the colour profile the pixels are in, embedded; NULL: sRGB (its profile embedded
+                         * when the build has lcms2; a PNG says sRGB without it too) */
+    size_t icc_len;
 } ts_image_write_opts;
+/* 1 when this build converts colour profiles (Little CMS). */
+int ts_image_profiles_available(void);
+/* Converts a (planar RGB float) image from sRGB into an RGB colour profile; -1 with why if it cannot. */
+int ts_image_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw);
 
 /* Writes by extension: .png, .jpg/.jpeg, .tif/.tiff (BigTIFF when the data passes 2 GiB).
  * Values are clamped to [0,1] and rounded. Written to "<path>.tmp.<pid>" then renamed, so a failure

@@ -50,6 +50,8 @@ typedef struct {
     ts_image init;             /* as read, when --init names a file */
     float background[3];       /* --background */
     float *content_alpha;      /* with --keep-alpha, the content's alpha channel (content.w x h), NULL: none */
+    unsigned char *content_icc; /* with --keep-profile, the content's colour profile, NULL: none (sRGB) */
+    size_t content_icc_len;
     int scales[TS_MAX_LIST];   /* long side per scale */
     int iterations[TS_MAX_LIST];
     int nscales;
@@ -95,7 +97,7 @@ void ts_job_start(const ts_job *job, int k, const ts_image *prev, const ts_image
 /* --original-colors / --luminance-only applied to a finished image */
 void ts_job_final_colors(const ts_job *job, ts_image *img, const ts_image *content_orig);
 /* Writes an output image (the final one or an intermediate), with the content's alpha channel
- * resampled to its size when --keep-alpha found one. */
+ * resampled to its size when --keep-alpha found one, in the content's profile with --keep-profile. */
 int ts_job_write_image(const ts_job *job, const char *path, const ts_image *img, ts_err *err);
 /* An image copied into new backend memory (3 x h x w floats). */
 float *ts_job_upload(const ts_backend *be, const ts_image *img);

@@ -34,6 +34,7 @@ typedef struct {
     int ignore_orientation; /* images as stored, their EXIF/TIFF orientation not applied */
     char *background;       /* what transparent parts of inputs are composited over: white | black | R,G,B */
     int keep_alpha;         /* the content's alpha channel into the output */
+    int keep_profile;       /* the output in the content's colour profile instead of sRGB */
     /* image sizes */
     int size;
     double style_scale;

@@ -180,26 +180,30 @@ static int parse_background(const char *s, float *b, ts_err *err) {
 /* an input image, upright unless --ignore-orientation, over the background where it is transparent; of
  * a multi-page TIFF the first page, said once; alpha: where its alpha channel goes (NULL: dropped) */
 static int read_image_bg(const ts_job *job, const char *path, const float *bg, ts_image *img, float **alpha,
-                         ts_err *err) {
+                         ts_image_info *infop, ts_err *err) {
     const ts_options *o = job->opt;
     ts_image_read_opts ro = {.max_pixels = (size_t)o->max_pixels, .ignore_orientation = o->ignore_orientation,
-                             .background = bg, .keep_alpha = alpha != NULL};
+                             .background = bg, .keep_alpha = alpha != NULL, .keep_profile = infop != NULL};
     ts_image_info info;
     if (ts_image_read_with(path, &ro, img, &info, err)) return -1;
     if (alpha) *alpha = info.alpha;
+    if (infop) *infop = info;
+    else free(info.icc);
     if (info.pages > 1 && !o->quiet)
         fprintf(stderr, "tessera: note: %s holds %d images; reading the first\n", path, info.pages);
+    if (info.profile < 0 && !o->quiet)
+        fprintf(stderr, "tessera: note: %s: %s; its pixels are taken as sRGB\n", path, info.profile_note);
     return 0;
 }
 
 static int read_image(const ts_job *job, const char *path, ts_image *img, ts_err *err) {
-    return read_image_bg(job, path, job->background, img, NULL, err);
+    return read_image_bg(job, path, job->background, img, NULL, NULL, err);
 }
 
 /* --style-masks and --style-image-masks: one per style image each, read as luminance */
 static int read_mask(const ts_job *job, const char *path, ts_image *m, ts_err *err) {
     static const float black[3] = {0, 0, 0}; /* a transparent part of a mask: not this style's */
-    if (read_image_bg(job, path, black, m, NULL, err)) return -1;
+    if (read_image_bg(job, path, black, m, NULL, NULL, err)) return -1;
     ts_color_to_luminance(m->data, (size_t)m->w * m->h);
     return 0;
 }
@@ -346,8 +350,16 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
     if (o->keep_alpha && ts_image_format_from_name(o->output) != TS_FMT_PNG &&
         ts_image_format_from_name(o->output) != TS_FMT_TIFF)
         return ts_fail(err, "%s: --keep-alpha needs a .png or .tif output (JPEG has no alpha channel)", o->output);
-    if (read_image_bg(job, o->content, job->background, &job->content, o->keep_alpha ? &job->content_alpha : NULL, err))
+    ts_image_info ci;
+    if (read_image_bg(job, o->content, job->background, &job->content, o->keep_alpha ? &job->content_alpha : NULL, &ci,
+                      err))
         return -1;
+    if (o->keep_profile) {
+        job->content_icc = ci.icc;
+        job->content_icc_len = ci.icc_len;
+    } else {
+        free(ci.icc);
+    }
     for (int s = 0; s < o->nstyle; s++) {
         if (read_image(job, o->style[s], &job->style[s], err)) return -1;
         job->nstyle++;
@@ -401,6 +413,7 @@ void ts_job_free(ts_job *job) {
     for (int s = 0; s < job->nstyle_masks; s++) ts_image_free(&job->style_mask[s]);
     ts_image_free(&job->init);
     free(job->content_alpha);
+    free(job->content_icc);
     ts_vgg_weights_free(&job->weights);
     free(job->weights_path);
 }
@@ -531,9 +544,23 @@ int ts_job_write_image(const ts_job *job, const char *path, const ts_image *img,
         ts_image_resize(&a, img->w, img->h, &ar);
         w.alpha = ar.data;
     }
+    ts_image inprof = {0}; /* --keep-profile: the pixels in the content's profile */
+    if (job->content_icc) {
+        char why[160];
+        ts_image_alloc(&inprof, img->w, img->h);
+        memcpy(inprof.data, img->data, sizeof(float) * 3 * (size_t)img->w * img->h);
+        if (ts_image_from_srgb(&inprof, job->content_icc, job->content_icc_len, why, sizeof why) == 0) {
+            w.icc = job->content_icc;
+            w.icc_len = job->content_icc_len;
+            img = &inprof;
+        } else if (!job->opt->quiet) {
+            fprintf(stderr, "tessera: note: --keep-profile: %s: %s; writing sRGB\n", job->opt->content, why);
+        }
+    }
     int rc = ts_image_write(path, img, &w, err);
     ts_image_free(&a);
     ts_image_free(&ar);
+    ts_image_free(&inprof);
     return rc;
 }
 

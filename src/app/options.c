@@ -65,6 +65,8 @@ static const opt_def OPTS[] = {
      "what the transparent parts of images with alpha are composited over (R,G,B: 0-255 each)"},
     {"keep-alpha", T_BOOL, OFF(keep_alpha), 0, 0, 1, R, NULL, NULL,
      "write the content's alpha channel into the output (.png or .tif)"},
+    {"keep-profile", T_BOOL, OFF(keep_profile), 0, 0, 1, R, NULL, NULL,
+     "write the output in the content's own colour profile (converted back from sRGB, that profile embedded)"},
     {"size", T_INT, OFF(size), 0, 16, 1e6, BOTH, NULL, "PX", "long side of the output (content is resampled to it)"},
     {"style-scale", T_DBL, OFF(style_scale), 0, 0.01, 100, BOTH, NULL, "S", "style images are resampled to long side SIZE*S"},
     {"scales", T_INTS, OFF(scales), OFF(nscales), 16, 1e6, R, NULL, "PX[,PX]",

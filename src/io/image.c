@@ -162,8 +162,22 @@ static void composite(ts_image *img, const float *alpha, int premultiplied, cons
         }
 }
 
-/* orientation, alpha and what is said of them, after a reader */
+int ts_image_profiles_available(void) { return ts_icc_available(); }
+
+int ts_image_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw) {
+    return ts_icc_from_srgb(img, icc, n, why, nw);
+}
+
+/* colour profile, orientation, alpha and what is said of them, after a reader */
 static void finish(ts_image *out, ts_image_meta *meta, const ts_image_read_opts *opts, ts_image_info *info) {
+    int profile = 0;
+    char note[160] = "";
+    if (meta->icc && meta->icc_cmyk) {
+        profile = -1;
+        snprintf(note, sizeof note, "its CMYK profile is not used (the inks are converted without it)");
+    } else if (meta->icc) {
+        profile = ts_icc_to_srgb(out, meta->icc, meta->icc_len, note, sizeof note) == 0 ? 1 : -1;
+    }
     int o = opts && opts->ignore_orientation ? 1 : meta->orientation;
     if (meta->alpha && o >= 2 && o <= 8) {
         int w2, h2;
@@ -174,14 +188,25 @@ static void finish(ts_image *out, ts_image_meta *meta, const ts_image_read_opts 
     ts_image_orient(out, o);
     if (meta->alpha) composite(out, meta->alpha, meta->premultiplied, opts ? opts->background : NULL);
     if (info) {
-        *info = (ts_image_info){meta->orientation, meta->pages, NULL};
+        memset(info, 0, sizeof *info);
+        info->orientation = meta->orientation;
+        info->pages = meta->pages;
+        info->profile = profile;
+        snprintf(info->profile_note, sizeof info->profile_note, "%s", note);
         if (meta->alpha && opts && opts->keep_alpha) { /* straight alpha, upright */
             info->alpha = meta->alpha;
             meta->alpha = NULL;
         }
+        if (profile == 1 && opts && opts->keep_profile) {
+            info->icc = meta->icc;
+            info->icc_len = meta->icc_len;
+            meta->icc = NULL;
+        }
     }
     free(meta->alpha);
     meta->alpha = NULL;
+    free(meta->icc);
+    meta->icc = NULL;
 }
 
 /* the pixels as the file stores them, and what it says of them */
@@ -294,10 +319,17 @@ int ts_image_write(const char *path, const ts_image *img, const ts_image_write_o
     char *tmp = ts_malloc(len);
     snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
     int rc;
-    const float *alpha = opts ? opts->alpha : NULL;
-    if (fmt == TS_FMT_PNG) rc = ts_png_write(tmp, path, img, alpha, bits, err);
-    else if (fmt == TS_FMT_JPEG) rc = ts_jpeg_write(tmp, path, img, quality, err);
-    else rc = ts_tiff_write(tmp, path, img, alpha, bits, err);
+    /* the profile: the caller's, else sRGB's own (with lcms2) */
+    ts_image_extras x = {opts ? opts->alpha : NULL, opts ? opts->icc : NULL, opts ? opts->icc_len : 0};
+    void *srgb = NULL;
+    if (!x.icc) {
+        srgb = ts_icc_srgb(&x.icc_len);
+        x.icc = srgb;
+    }
+    if (fmt == TS_FMT_PNG) rc = ts_png_write(tmp, path, img, &x, bits, err);
+    else if (fmt == TS_FMT_JPEG) rc = ts_jpeg_write(tmp, path, img, &x, quality, err);
+    else rc = ts_tiff_write(tmp, path, img, &x, bits, err);
+    free(srgb);
     if (rc == 0 && rename(tmp, path) != 0)
         rc = ts_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
     if (rc != 0) unlink(tmp);

@@ -22,6 +22,9 @@ typedef struct {
     int pages;       /* TIFF: images in the file (the first is read); 0 for the other formats */
     float *alpha;    /* the alpha channel (w x h, [0,1], malloc'd; the caller frees it), NULL: none */
     int premultiplied; /* the colours are premultiplied by alpha (TIFF associated alpha, libtiff's RGBA) */
+    unsigned char *icc; /* the embedded colour profile (malloc'd; the caller frees it), NULL: none */
+    size_t icc_len;
+    int icc_cmyk;       /* the profile belongs to CMYK samples already converted to RGB (not applied) */
 } ts_image_meta;
 
 /* f is open at the start of the file; the caller closes it. meta is filled (zeroed first). */
@@ -32,6 +35,15 @@ int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_image_me
 int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t max_pixels, ts_image *out,
                         ts_image_meta *meta, ts_err *err);
 
+/* Colour profiles (icc.c, Little CMS): 1 when this build can use them. to_srgb converts a planar RGB
+ * float image from the embedded profile (RGB, or grey: the first channel is read) to sRGB in place;
+ * from_srgb the other way (RGB profiles). -1 with why when the profile cannot be used. srgb: the
+ * sRGB profile's bytes for outputs (malloc'd; NULL without lcms2). */
+int ts_icc_available(void);
+int ts_icc_to_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw);
+int ts_icc_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw);
+void *ts_icc_srgb(size_t *n);
+
 /* The Orientation tag of an EXIF block (the TIFF structure after JPEG's "Exif\0\0", or PNG's eXIf
  * chunk): 1..8, or 0 when it has none or the block is malformed. */
 int ts_exif_orientation(const unsigned char *tiff, size_t n);
@@ -41,10 +53,19 @@ int ts_npy_read_image(const char *path, size_t max_pixels, ts_image *out, ts_err
 int ts_npy_read_image_stream(const char *name, FILE *f, uint64_t size, size_t max_pixels, ts_image *out,
                              ts_err *err);
 
-/* alpha: NULL, or a straight alpha channel (w x h) written as a fourth sample (PNG, TIFF) */
-int ts_png_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err);
-int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err);
-int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err);
+/* What a writer embeds beside the pixels: a straight alpha channel (w x h; NULL: none) written as a
+ * fourth sample (PNG, TIFF), and the colour profile's bytes (NULL: none; a PNG then says sRGB). */
+typedef struct {
+    const float *alpha;
+    const void *icc;
+    size_t icc_len;
+} ts_image_extras;
+int ts_png_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int bits,
+                 ts_err *err);
+int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int quality,
+                  ts_err *err);
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int bits,
+                  ts_err *err);
 
 /* [0,1] float to integer sample, clamped and rounded; NaN becomes 0. */
 static inline uint8_t ts_to_u8(float v) {

@@ -71,19 +71,31 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
         jpeg_destroy_decompress(&cinfo);
         free(row);
         free(pix);
+        free(meta->icc);
+        meta->icc = NULL;
         return ts_fail(err, "%s: bad or truncated JPEG file: %s", path, ctx.msg);
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF); /* ICC profile chunks */
     jpeg_read_header(&cinfo, TRUE);
     meta->orientation = exif_orientation(&cinfo);
+    JOCTET *icc = NULL;
+    unsigned int icc_len = 0;
+    if (jpeg_read_icc_profile(&cinfo, &icc, &icc_len) && icc) {
+        meta->icc = icc; /* malloc'd by libjpeg */
+        meta->icc_len = icc_len;
+    }
 
     if (ts_image_check_size(path, cinfo.image_width, cinfo.image_height, max_pixels, err) != 0) {
         jpeg_destroy_decompress(&cinfo);
+        free(meta->icc);
+        meta->icc = NULL;
         return -1;
     }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    meta->icc_cmyk = cmyk && meta->icc; /* a CMYK profile: the inks are converted without it */
     int inverted = cmyk && cinfo.saw_Adobe_marker;
     int grey = !cmyk && (cinfo.jpeg_color_space == JCS_GRAYSCALE || cinfo.num_components == 1);
     cinfo.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_RGB;
@@ -92,6 +104,8 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, nc = cinfo.output_components;
     if (nc != (cmyk ? 4 : grey ? 1 : 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
         jpeg_destroy_decompress(&cinfo);
+        free(meta->icc);
+        meta->icc = NULL;
         return ts_fail(err, "%s: unsupported JPEG layout (%d components)", path, nc);
     }
     unsigned char *r = ts_malloc((size_t)w * nc);
@@ -126,7 +140,8 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     return 0;
 }
 
-int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int quality, ts_err *err) {
+int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int quality,
+                  ts_err *err) {
     FILE *f = fopen(tmp, "wb");
     if (!f) return ts_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     struct jpeg_compress_struct cinfo;
@@ -153,6 +168,7 @@ int ts_jpeg_write(const char *tmp, const char *path, const ts_image *img, int qu
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);
+    if (x->icc) jpeg_write_icc_profile(&cinfo, x->icc, (unsigned int)x->icc_len);
     while (cinfo.next_scanline < cinfo.image_height) {
         ts_image_pack_row(img, NULL, (int)cinfo.next_scanline, 8, TS_ROW_NATIVE, row);
         JSAMPROW rp = row;

@@ -71,6 +71,8 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
         free(buf);
         free(rows);
         free(pix);
+        free(meta->icc);
+        meta->icc = NULL;
         png_destroy_read_struct(&png, &info, NULL);
         if (feof(f)) return ts_fail(err, "%s: truncated PNG file (it ends early)", path);
         return ts_fail(err, "%s: bad PNG file: %s", path, ctx.msg);
@@ -85,7 +87,20 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     png_read_info(png, info);
 
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+#ifdef PNG_iCCP_SUPPORTED
+    png_charp icc_name = NULL;
+    png_bytep icc = NULL;
+    png_uint_32 icc_len = 0;
+    int icc_comp = 0;
+    if (png_get_iCCP(png, info, &icc_name, &icc_comp, &icc, &icc_len) && icc && icc_len) {
+        meta->icc = ts_malloc(icc_len);
+        memcpy(meta->icc, icc, icc_len);
+        meta->icc_len = icc_len;
+    }
+#endif
     if (ts_image_check_size(path, w, h, max_pixels, err) != 0) {
+        free(meta->icc);
+        meta->icc = NULL;
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
@@ -102,6 +117,8 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     size_t rowbytes = png_get_rowbytes(png, info);
     if ((ch != 3 && ch != 4) || (bd != 8 && bd != 16) || rowbytes < (size_t)w * ch * (bd / 8)) {
         png_destroy_read_struct(&png, &info, NULL);
+        free(meta->icc);
+        meta->icc = NULL;
         return ts_fail(err, "%s: unsupported PNG layout (bit depth %d, colour type %d)", path, depth,
                        type);
     }
@@ -144,7 +161,9 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     return 0;
 }
 
-int ts_png_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err) {
+int ts_png_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int bits,
+                 ts_err *err) {
+    const float *alpha = x->alpha;
     FILE *f = fopen(tmp, "wb");
     if (!f) return ts_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     png_errctx ctx = {{0}};
@@ -169,6 +188,8 @@ int ts_png_write(const char *tmp, const char *path, const ts_image *img, const f
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, bits, alpha ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (x->icc) png_set_iCCP(png, info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, x->icc, (png_uint_32)x->icc_len);
+    else png_set_sRGB(png, info, PNG_sRGB_INTENT_PERCEPTUAL);
     png_write_info(png, info);
     for (int y = 0; y < h; y++) {
         ts_image_pack_row(img, alpha, y, bits, TS_ROW_BIG_ENDIAN, row);

@@ -367,6 +367,13 @@ static int tiff_read_from(const char *path, mem_src *m, size_t max_pixels, ts_im
     }
     meta->pages = TIFFNumberOfDirectories(tif);
     int rc = read_tiff(tif, path, max_pixels, out, meta, err, &ctx);
+    uint32_t icc_len = 0;
+    void *icc = NULL;
+    if (rc == 0 && TIFFGetField(tif, TIFFTAG_ICCPROFILE, &icc_len, &icc) && icc && icc_len) {
+        meta->icc = ts_malloc(icc_len);
+        memcpy(meta->icc, icc, icc_len);
+        meta->icc_len = icc_len;
+    }
     TIFFClose(tif);
     g_cur = NULL;
     return rc;
@@ -382,7 +389,9 @@ int ts_tiff_read_memory(const char *name, const void *buf, size_t len, size_t ma
     return tiff_read_from(name, &m, max_pixels, out, meta, err);
 }
 
-int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const float *alpha, int bits, ts_err *err) {
+int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const ts_image_extras *x, int bits,
+                  ts_err *err) {
+    const float *alpha = x->alpha;
     uint32_t w = (uint32_t)img->w, h = (uint32_t)img->h;
     size_t plane = (size_t)w * h, bpp = (size_t)bits / 8;
     int nch = alpha ? 4 : 3, big = nch * (double)plane * (double)bpp > 2147483648.0;
@@ -410,6 +419,7 @@ int ts_tiff_write(const char *tmp, const char *path, const ts_image *img, const 
     if (ok && deflate) ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
     uint16_t extra = EXTRASAMPLE_UNASSALPHA; /* straight alpha */
     if (ok && alpha) ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
+    if (ok && x->icc) ok = TIFFSetField(tif, TIFFTAG_ICCPROFILE, (uint32_t)x->icc_len, x->icc);
 
     unsigned char *row = ts_malloc(rowbytes);
     int sys = 0; /* the system's reason for a failed write (errno), when there is one */

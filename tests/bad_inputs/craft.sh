@@ -75,6 +75,10 @@ craft_bad_inputs() {
     cp "$fx/vgg19_max/weights.safetensors" "$d/w19.safetensors"
     cp "$fx/vgg16_avg_scaled/weights.safetensors" "$d/w16.safetensors"
     cp "$seeds/jpeg/rgb.jpg" "$d/rgb.jpg"
+    # a portrait photo: EXIF orientation 6 (turn 90 degrees clockwise) after the SOI
+    { head -c 2 "$d/rgb.jpg"
+      printf '\xff\xe1\x00\x22Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00'
+      tail -c +3 "$d/rgb.jpg"; } >"$d/portrait.jpg"
     cp "$seeds/tiff/rgb8.tif" "$d/rgb8.tif"
     cp "$seeds/tiff/rgb8_deflate.tif" "$d/deflate.tif"
     for f in jpeg/cmyk.jpg tiff/bilevel1.tif tiff/int32.tif tiff/palette.tif tiff/cmyk.tif npy/fortran.npy; do
