@@ -529,6 +529,29 @@ static void test_jpeg_variants(void) {
     }
 }
 
+/* Tessera's direct TIFF path against libtiff's own RGBA reader on the same file (8-bit layouts,
+ * opaque): the same pixels */
+static void direct_vs_rgba(const char *path, const char *what) {
+    ts_image img;
+    ts_err err;
+    TIFF *t = TIFFOpen(path, "r");
+    uint32_t w = 0, h = 0;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    uint32_t *ras = malloc(sizeof(uint32_t) * w * h);
+    int got = TIFFReadRGBAImageOriented(t, w, h, ras, ORIENTATION_TOPLEFT, 0);
+    TIFFClose(t);
+    int ok = got && ts_image_read(path, 0, &img, &err) == 0 && img.w == (int)w && img.h == (int)h;
+    for (uint32_t p = 0; ok && p < w * h; p++) {
+        int x = (int)(p % w), y = (int)(p / w);
+        ok &= px(&img, 0, x, y) == TIFFGetR(ras[p]) / 255.0f && px(&img, 1, x, y) == TIFFGetG(ras[p]) / 255.0f &&
+              px(&img, 2, x, y) == TIFFGetB(ras[p]) / 255.0f;
+    }
+    TS_EXPECT(ok, "%s: the direct path gives libtiff's RGBA reader's pixels", what);
+    if (got && img.data) ts_image_free(&img);
+    free(ras);
+}
+
 static void test_tiff_variants(void) {
     ts_image img;
     ts_err err;
@@ -614,6 +637,16 @@ static void test_tiff_variants(void) {
                   "associated-alpha tiff: premultiplied colours over white");
         ts_image_free(&img);
     }
+    /* the direct path against libtiff's RGBA reader: grey, min-is-white, RGB strips, tiles, planes */
+    write_tiff_raw(P("x_grey.tif"), "w", W, H, 1, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_MINISBLACK, PLANARCONFIG_CONTIG, 0, s8);
+    direct_vs_rgba(P("x_grey.tif"), "8-bit grey");
+    direct_vs_rgba(P("white8.tif"), "8-bit min-is-white");
+    write_tiff_raw(P("x_rgb.tif"), "w", W, H, 3, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_CONTIG, 0, s8);
+    direct_vs_rgba(P("x_rgb.tif"), "8-bit RGB strips");
+    write_tiff_raw(P("x_tiled.tif"), "w", W, H, 3, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_CONTIG, 16, s8);
+    direct_vs_rgba(P("x_tiled.tif"), "8-bit RGB tiles");
+    write_tiff_raw(P("x_sep.tif"), "w", W, H, 3, 8, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_SEPARATE, 0, s8);
+    direct_vs_rgba(P("x_sep.tif"), "8-bit RGB separate planes");
     /* 16-bit RGB, separate planes, tiled and stripped */
     write_tiff_raw(P("sep16.tif"), "w", W, H, 3, 16, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_SEPARATE, 0, s16);
     write_tiff_raw(P("sep16t.tif"), "w", W, H, 3, 16, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_SEPARATE, 16, s16);
@@ -1329,6 +1362,61 @@ static void test_profiles(void) {
             ts_image_free(&img);
             free(info.icc);
         }
+    }
+    /* a JPEG with the profile: its decoded samples (libjpeg directly) through the matrix reference */
+    {
+        struct jpeg_compress_struct c;
+        struct jpeg_error_mgr e;
+        c.err = jpeg_std_error(&e);
+        jpeg_create_compress(&c);
+        FILE *f = fopen(P("adobe.jpg"), "wb");
+        jpeg_stdio_dest(&c, f);
+        c.image_width = W;
+        c.image_height = H;
+        c.input_components = 3;
+        c.in_color_space = JCS_RGB;
+        jpeg_set_defaults(&c);
+        jpeg_set_quality(&c, 95, TRUE);
+        jpeg_start_compress(&c, TRUE);
+        jpeg_write_icc_profile(&c, adobe, n);
+        while (c.next_scanline < c.image_height) {
+            JSAMPROW r = d + (size_t)c.next_scanline * W * 3;
+            jpeg_write_scanlines(&c, &r, 1);
+        }
+        jpeg_finish_compress(&c);
+        jpeg_destroy_compress(&c);
+        fclose(f);
+        struct jpeg_decompress_struct dc;
+        dc.err = jpeg_std_error(&e);
+        jpeg_create_decompress(&dc);
+        f = fopen(P("adobe.jpg"), "rb");
+        jpeg_stdio_src(&dc, f);
+        jpeg_read_header(&dc, TRUE);
+        jpeg_start_decompress(&dc);
+        unsigned char *raw = malloc((size_t)W * H * 3);
+        while (dc.output_scanline < dc.output_height) {
+            JSAMPROW r = raw + (size_t)dc.output_scanline * W * 3;
+            jpeg_read_scanlines(&dc, &r, 1);
+        }
+        jpeg_finish_decompress(&dc);
+        jpeg_destroy_decompress(&dc);
+        fclose(f);
+        ts_image img;
+        int ok = ts_image_read(P("adobe.jpg"), 0, &img, &err) == 0;
+        double worst = 0;
+        for (int y = 0; ok && y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const unsigned char *q = raw + ((size_t)y * W + x) * 3;
+                double lin[3];
+                for (int k = 0; k < 3; k++) lin[k] = pow(q[k] / 255.0, ADOBE_GAMMA);
+                for (int k = 0; k < 3; k++)
+                    worst = fmax(worst, fabs(px(&img, k, x, y) - srgb_encode(m[k][0] * lin[0] + m[k][1] * lin[1] +
+                                                                             m[k][2] * lin[2])));
+            }
+        TS_EXPECT(ok && worst < 1.0 / 255, "adobe.jpg: Adobe RGB read as sRGB, within 1/255 of the matrix reference (%.2g)",
+                  worst);
+        if (ok) ts_image_free(&img);
+        free(raw);
     }
     /* outputs carry the sRGB profile, as a second decoder (the libraries themselves) sees */
     ts_image a;
