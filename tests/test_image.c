@@ -161,32 +161,50 @@ static void write_png_raw(const char *path, int w, int h, int depth, int type, c
     fclose(f);
 }
 
-/* A CMYK JPEG at quality 100, with or without libjpeg's Adobe marker */
-static void write_jpeg_raw_adobe(const char *path, int w, int h, const unsigned char *data, int adobe) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
+/* An 8-bit RGB PNG of d (w x h x 3, interleaved) with an ICC profile and an eXIf block (either NULL) */
+static void write_png_rgb8(const char *path, int w, int h, const unsigned char *d, const void *icc, uint32_t icc_len,
+                           const unsigned char *exif, uint32_t exif_len) {
     FILE *f = fopen(path, "wb");
-    jpeg_stdio_dest(&c, f);
-    c.image_width = w;
-    c.image_height = h;
-    c.input_components = 4;
-    c.in_color_space = JCS_CMYK;
-    jpeg_set_defaults(&c);
-    c.write_Adobe_marker = adobe ? TRUE : FALSE;
-    jpeg_set_quality(&c, 100, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * 4);
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (icc) png_set_iCCP(png, info, "profile", PNG_COMPRESSION_TYPE_BASE, icc, icc_len);
+    if (exif) png_set_eXIf_1(png, info, exif_len, (png_bytep)exif);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, d + (size_t)y * w * 3);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
     fclose(f);
 }
 
-static void write_jpeg_raw(const char *path, int w, int h, int nc, J_COLOR_SPACE cs, const unsigned char *data) {
+/* A TIFF open for writing, an 8-bit w x h image of spp contiguous samples in photometric photo */
+static TIFF *tiff_open8(const char *path, int w, int h, int spp, int photo) {
+    TIFF *t = TIFFOpen(path, "w");
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, spp);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, photo);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    return t;
+}
+
+/* An 8-bit RGB TIFF of d with an orientation (0: none given) and an ICC profile (NULL: none) */
+static void write_tiff_rgb8(const char *path, int w, int h, const unsigned char *d, int orientation, const void *icc,
+                            uint32_t icc_len) {
+    TIFF *t = tiff_open8(path, w, h, 3, PHOTOMETRIC_RGB);
+    if (orientation) TIFFSetField(t, TIFFTAG_ORIENTATION, orientation);
+    if (icc) TIFFSetField(t, TIFFTAG_ICCPROFILE, icc_len, icc);
+    for (int y = 0; y < h; y++) TIFFWriteScanline(t, (void *)(d + (size_t)y * w * 3), (uint32_t)y, 0);
+    TIFFClose(t);
+}
+
+/* A JPEG of data (w x h x nc, interleaved, colour space cs) at quality q; adobe: 1 or 0 forces
+ * libjpeg's Adobe marker on or off (-1: its default); icc: a profile to embed (NULL: none) */
+static void write_jpeg_with(const char *path, int w, int h, int nc, J_COLOR_SPACE cs, const unsigned char *data, int q,
+                            int adobe, const void *icc, unsigned icc_len) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     c.err = jpeg_std_error(&e);
@@ -198,8 +216,10 @@ static void write_jpeg_raw(const char *path, int w, int h, int nc, J_COLOR_SPACE
     c.input_components = nc;
     c.in_color_space = cs;
     jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 100, TRUE);
+    if (adobe >= 0) c.write_Adobe_marker = adobe ? TRUE : FALSE;
+    jpeg_set_quality(&c, q, TRUE);
     jpeg_start_compress(&c, TRUE);
+    if (icc) jpeg_write_icc_profile(&c, icc, icc_len);
     while (c.next_scanline < c.image_height) {
         JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * nc);
         jpeg_write_scanlines(&c, &r, 1);
@@ -207,6 +227,10 @@ static void write_jpeg_raw(const char *path, int w, int h, int nc, J_COLOR_SPACE
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     fclose(f);
+}
+
+static void write_jpeg_raw(const char *path, int w, int h, int nc, J_COLOR_SPACE cs, const unsigned char *data) {
+    write_jpeg_with(path, w, h, nc, cs, data, 100, -1, NULL, 0);
 }
 
 /* A TIFF with the given layout; pixel (x,y) sample s comes from sample_fn. Tiled when tile > 0. */
@@ -510,7 +534,7 @@ static void test_jpeg_variants(void) {
      * R = C K / 255^2 of the stored values; without the marker R = (255 - C)(255 - K) / 255^2 */
     for (int i = 0; i < W * H * 4; i++) d[i] = (unsigned char)(40 + (i * 7) % 200);
     for (int adobe = 1; adobe >= 0; adobe--) {
-        write_jpeg_raw_adobe(P("cmyk.jpg"), W, H, d, adobe);
+        write_jpeg_with(P("cmyk.jpg"), W, H, 4, JCS_CMYK, d, 100, adobe, NULL, 0);
         TS_EXPECT(ts_image_read(P("cmyk.jpg"), 0, &img, &err) == 0, "CMYK jpeg (Adobe marker %d): %s", adobe, err.msg);
         if (!img.data) continue;
         double sum = 0, worst = 0;
@@ -719,12 +743,7 @@ static void test_tiff_variants(void) {
     }
     /* palette: an 8-bit index into a 16-bit colour map (entries v * 257, so 8 bits hold them exactly) */
     {
-        TIFF *t = TIFFOpen(P("pal.tif"), "w");
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_PALETTE);
+        TIFF *t = tiff_open8(P("pal.tif"), W, H, 1, PHOTOMETRIC_PALETTE);
         static uint16_t map[3][256];
         for (int i = 0; i < 256; i++) map[0][i] = (uint16_t)(i * 257), map[1][i] = (uint16_t)((255 - i) * 257),
                                        map[2][i] = (uint16_t)(((i * 3) % 256) * 257);
@@ -750,14 +769,8 @@ static void test_tiff_variants(void) {
     }
     /* CMYK (separated, 8-bit): R = (255 - C)(255 - K) / 255^2 within a step of 8 bits */
     {
-        TIFF *t = TIFFOpen(P("cmyk.tif"), "w");
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 4);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_SEPARATED);
+        TIFF *t = tiff_open8(P("cmyk.tif"), W, H, 4, PHOTOMETRIC_SEPARATED);
         TIFFSetField(t, TIFFTAG_INKSET, INKSET_CMYK);
-        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
         unsigned char row[64 * 4];
         for (int y = 0; y < H; y++) {
             for (int x = 0; x < W * 4; x++) row[x] = (unsigned char)s8(x, y, 1);
@@ -1128,20 +1141,9 @@ static void test_orientation(void) {
     ts_image_free(&up);
     /* PNG's eXIf chunk */
     {
-        FILE *f = fopen(P("exif.png"), "wb");
-        png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-        png_infop info = png_create_info_struct(png);
-        png_init_io(png, f);
-        png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                     PNG_FILTER_TYPE_DEFAULT);
         unsigned char b[32];
-        png_set_eXIf_1(png, info, (png_uint_32)exif_block(b, 8, 1), b);
-        png_write_info(png, info);
-        for (int y = 0; y < H; y++) png_write_row(png, d + (size_t)y * W * 3);
-        png_write_end(png, info);
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        write_png_raw(P("noexif.png"), W, H, 8, PNG_COLOR_TYPE_RGB, d, (size_t)W * 3, NULL, 0);
+        write_png_rgb8(P("exif.png"), W, H, d, NULL, 0, b, (uint32_t)exif_block(b, 8, 1));
+        write_png_rgb8(P("noexif.png"), W, H, d, NULL, 0, NULL, 0);
         ts_image a, b2;
         TS_EXPECT(ts_image_read(P("exif.png"), 0, &a, &err) == 0 && ts_image_read(P("noexif.png"), 0, &b2, &err) == 0,
                   "png with eXIf: %s", err.msg);
@@ -1151,18 +1153,9 @@ static void test_orientation(void) {
     }
     /* the TIFF tag */
     for (int o = 2; o <= 8; o += 3) {
-        TIFF *t = TIFFOpen(P("orient.tif"), "w");
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
-        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-        TIFFSetField(t, TIFFTAG_ORIENTATION, o);
-        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
-        TIFFClose(t);
+        write_tiff_rgb8(P("orient.tif"), W, H, d, o, NULL, 0);
         ts_image a, b2;
-        write_png_raw(P("noexif.png"), W, H, 8, PNG_COLOR_TYPE_RGB, d, (size_t)W * 3, NULL, 0);
+        write_png_rgb8(P("noexif.png"), W, H, d, NULL, 0, NULL, 0);
         TS_EXPECT(ts_image_read(P("orient.tif"), 0, &a, &err) == 0 && ts_image_read(P("noexif.png"), 0, &b2, &err) == 0,
                   "tiff with orientation: %s", err.msg);
         ts_image_orient(&b2, o);
@@ -1314,30 +1307,8 @@ static void test_profiles(void) {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) m[i][j] = msi[i][0] * ma[0][j] + msi[i][1] * ma[1][j] + msi[i][2] * ma[2][j];
     /* the same pixels with the profile in a PNG, a TIFF and a JPEG (the JPEG's own coding aside) */
-    {
-        FILE *f = fopen(P("adobe.png"), "wb");
-        png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-        png_infop info = png_create_info_struct(png);
-        png_init_io(png, f);
-        png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                     PNG_FILTER_TYPE_DEFAULT);
-        png_set_iCCP(png, info, "Adobe RGB", PNG_COMPRESSION_TYPE_BASE, adobe, n);
-        png_write_info(png, info);
-        for (int y = 0; y < H; y++) png_write_row(png, d + (size_t)y * W * 3);
-        png_write_end(png, info);
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        TIFF *t = TIFFOpen(P("adobe.tif"), "w");
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
-        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-        TIFFSetField(t, TIFFTAG_ICCPROFILE, n, adobe);
-        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
-        TIFFClose(t);
-    }
+    write_png_rgb8(P("adobe.png"), W, H, d, adobe, n, NULL, 0);
+    write_tiff_rgb8(P("adobe.tif"), W, H, d, 0, adobe, n);
     const char *files[2] = {"adobe.png", "adobe.tif"};
     for (int k = 0; k < 2; k++) {
         ts_image img;
@@ -1365,31 +1336,12 @@ static void test_profiles(void) {
     }
     /* a JPEG with the profile: its decoded samples (libjpeg directly) through the matrix reference */
     {
-        struct jpeg_compress_struct c;
+        write_jpeg_with(P("adobe.jpg"), W, H, 3, JCS_RGB, d, 95, -1, adobe, n);
         struct jpeg_error_mgr e;
-        c.err = jpeg_std_error(&e);
-        jpeg_create_compress(&c);
-        FILE *f = fopen(P("adobe.jpg"), "wb");
-        jpeg_stdio_dest(&c, f);
-        c.image_width = W;
-        c.image_height = H;
-        c.input_components = 3;
-        c.in_color_space = JCS_RGB;
-        jpeg_set_defaults(&c);
-        jpeg_set_quality(&c, 95, TRUE);
-        jpeg_start_compress(&c, TRUE);
-        jpeg_write_icc_profile(&c, adobe, n);
-        while (c.next_scanline < c.image_height) {
-            JSAMPROW r = d + (size_t)c.next_scanline * W * 3;
-            jpeg_write_scanlines(&c, &r, 1);
-        }
-        jpeg_finish_compress(&c);
-        jpeg_destroy_compress(&c);
-        fclose(f);
         struct jpeg_decompress_struct dc;
         dc.err = jpeg_std_error(&e);
         jpeg_create_decompress(&dc);
-        f = fopen(P("adobe.jpg"), "rb");
+        FILE *f = fopen(P("adobe.jpg"), "rb");
         jpeg_stdio_src(&dc, f);
         jpeg_read_header(&dc, TRUE);
         jpeg_start_decompress(&dc);
@@ -1486,15 +1438,7 @@ static void test_profiles(void) {
     unsigned char junk[200];
     memset(junk, 0x5a, sizeof junk);
     {
-        TIFF *t = TIFFOpen(P("junk.tif"), "w");
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
-        TIFFSetField(t, TIFFTAG_ICCPROFILE, (uint32_t)sizeof junk, junk);
-        for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
-        TIFFClose(t);
+        write_tiff_rgb8(P("junk.tif"), W, H, d, 0, junk, (uint32_t)sizeof junk);
         ts_image_info info;
         ts_image_read_opts ro = {0};
         TS_EXPECT(ts_image_read_with(P("junk.tif"), &ro, &b, &info, &err) == 0 && info.profile == -1 &&
@@ -1509,15 +1453,7 @@ static void test_profiles(void) {
     /* a profile is not used, with a note; a PNG output says sRGB with its sRGB chunk */
     unsigned char junk[200];
     memset(junk, 0x5a, sizeof junk);
-    TIFF *t = TIFFOpen(P("prof.tif"), "w");
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
-    TIFFSetField(t, TIFFTAG_ICCPROFILE, (uint32_t)sizeof junk, junk);
-    for (int y = 0; y < H; y++) TIFFWriteScanline(t, d + (size_t)y * W * 3, (uint32_t)y, 0);
-    TIFFClose(t);
+    write_tiff_rgb8(P("prof.tif"), W, H, d, 0, junk, (uint32_t)sizeof junk);
     ts_image a;
     ts_image_info info;
     ts_image_read_opts ro = {0};
