@@ -1280,6 +1280,44 @@ static unsigned char *adobe_profile(cmsUInt32Number *n) {
     return b;
 }
 
+/* A CMYK output profile made here: its A2B0 table maps inks to what R = (1 - C)(1 - K) (etc.) gives in
+ * sRGB, through Lab, on a 9-point grid. Reading a CMYK JPEG through it should give that formula back. */
+static cmsHTRANSFORM g_srgb_to_lab;
+static cmsInt32Number naive_cmyk_sampler(const cmsUInt16Number in[], cmsUInt16Number out[], void *cargo) {
+    (void)cargo;
+    float rgb[3], k = 1.0f - in[3] / 65535.0f;
+    for (int c = 0; c < 3; c++) rgb[c] = (1.0f - in[c] / 65535.0f) * k;
+    cmsCIELab lab;
+    cmsDoTransform(g_srgb_to_lab, rgb, &lab, 1);
+    cmsFloat2LabEncoded(out, &lab);
+    return TRUE;
+}
+
+static unsigned char *naive_cmyk_profile(cmsUInt32Number *n) {
+    cmsHPROFILE srgb = cmsCreate_sRGBProfile(), labp = cmsCreateLab4Profile(NULL);
+    g_srgb_to_lab = cmsCreateTransform(srgb, TYPE_RGB_FLT, labp, TYPE_Lab_DBL, INTENT_PERCEPTUAL, 0);
+    cmsHPROFILE p = cmsCreateProfilePlaceholder(NULL);
+    cmsSetProfileVersion(p, 2.1); /* a v2 lut16 table: a lone CLUT is not a v4 mAB one */
+    cmsSetDeviceClass(p, cmsSigOutputClass);
+    cmsSetColorSpace(p, cmsSigCmykData);
+    cmsSetPCS(p, cmsSigLabData);
+    cmsPipeline *lut = cmsPipelineAlloc(NULL, 4, 3);
+    cmsStage *clut = cmsStageAllocCLut16bit(NULL, 9, 4, 3, NULL);
+    cmsStageSampleCLut16bit(clut, naive_cmyk_sampler, NULL, 0);
+    cmsPipelineInsertStage(lut, cmsAT_BEGIN, clut);
+    cmsWriteTag(p, cmsSigAToB0Tag, lut);
+    cmsWriteTag(p, cmsSigMediaWhitePointTag, cmsD50_XYZ());
+    cmsSaveProfileToMem(p, NULL, n);
+    unsigned char *b = malloc(*n);
+    cmsSaveProfileToMem(p, b, n);
+    cmsPipelineFree(lut);
+    cmsCloseProfile(p);
+    cmsDeleteTransform(g_srgb_to_lab);
+    cmsCloseProfile(srgb);
+    cmsCloseProfile(labp);
+    return b;
+}
+
 /* the description tag of an ICC profile's bytes, or "" */
 static void profile_description(const void *icc, size_t n, char *out, size_t on) {
     out[0] = 0;
@@ -1369,6 +1407,27 @@ static void test_profiles(void) {
                   worst);
         if (ok) ts_image_free(&img);
         free(raw);
+    }
+    /* a CMYK JPEG with a CMYK profile (a print shop's): through the profile; this one encodes the
+     * plain formula, so the formula comes back within the table's interpolation */
+    {
+        cmsUInt32Number cn = 0;
+        unsigned char *cp = naive_cmyk_profile(&cn), *ink = malloc((size_t)W * H * 4);
+        for (int i = 0; i < W * H * 4; i++) ink[i] = (unsigned char)(30 + (i * 29) % 200);
+        write_jpeg_with(P("cmyk_icc.jpg"), W, H, 4, JCS_CMYK, ink, 100, 1, cp, cn);
+        write_jpeg_with(P("cmyk_plain.jpg"), W, H, 4, JCS_CMYK, ink, 100, 1, NULL, 0);
+        ts_image a2, b2;
+        ts_image_info info;
+        ts_image_read_opts ro = {0};
+        int ok = ts_image_read_with(P("cmyk_icc.jpg"), &ro, &a2, &info, &err) == 0 && info.profile == 1 &&
+                 ts_image_read(P("cmyk_plain.jpg"), 0, &b2, &err) == 0;
+        double worst = ok ? max_diff(&a2, &b2) : 1;
+        TS_EXPECT(ok && worst < 3.0 / 255,
+                  "a CMYK JPEG read through its CMYK profile (profile %d %s; worst %.2g against the formula)",
+                  info.profile, info.profile_note, worst);
+        if (ok) ts_image_free(&a2), ts_image_free(&b2);
+        free(cp);
+        free(ink);
     }
     /* outputs carry the sRGB profile, as a second decoder (the libraries themselves) sees */
     ts_image a;

@@ -1,6 +1,7 @@
 /* icc.c - colour profiles with Little CMS (image_formats.h): an input's embedded profile converted to
  * sRGB, the sRGB profile outputs carry, and sRGB back to an input's profile (--keep-profile). Built
  * without lcms2 (no TS_HAVE_LCMS2) every call reports that profiles cannot be used. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,32 @@ int ts_icc_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t
     return convert(img, icc, n, 0, why, nw);
 }
 
+void *ts_icc_cmyk_open(const void *icc, size_t n, int inverted) {
+    cmsHPROFILE p = open_profile(icc, n);
+    if (!p) return NULL;
+    cmsHTRANSFORM t = NULL;
+    if (cmsGetColorSpace(p) == cmsSigCmykData) {
+        cmsHPROFILE srgb = cmsCreate_sRGBProfile();
+        /* _REV: the stored values are 1 - ink, as Adobe's applications write them */
+        t = cmsCreateTransform(p, inverted ? TYPE_CMYK_8_REV : TYPE_CMYK_8, srgb, TYPE_RGB_16, INTENT_PERCEPTUAL, 0);
+        cmsCloseProfile(srgb);
+    }
+    cmsCloseProfile(p);
+    return t;
+}
+
+/* 8-bit inks to 16-bit RGB (lcms2 does not mix integer input with float output), then to float */
+void ts_icc_cmyk_row(void *t, const unsigned char *cmyk, float *rgb, size_t npix) {
+    uint16_t *v = ts_malloc(sizeof(uint16_t) * 3 * (npix ? npix : 1));
+    cmsDoTransform((cmsHTRANSFORM)t, cmyk, v, (cmsUInt32Number)npix);
+    for (size_t i = 0; i < 3 * npix; i++) rgb[i] = v[i] / 65535.0f;
+    free(v);
+}
+
+void ts_icc_close(void *t) {
+    if (t) cmsDeleteTransform((cmsHTRANSFORM)t);
+}
+
 void *ts_icc_srgb(size_t *n) {
     cmsHPROFILE p = cmsCreate_sRGBProfile();
     cmsUInt32Number len = 0;
@@ -139,5 +166,14 @@ void *ts_icc_srgb(size_t *n) {
     *n = 0;
     return NULL;
 }
+
+void *ts_icc_cmyk_open(const void *icc, size_t n, int inverted) {
+    (void)icc, (void)n, (void)inverted;
+    return NULL;
+}
+
+void ts_icc_cmyk_row(void *t, const unsigned char *cmyk, float *rgb, size_t npix) { (void)t, (void)cmyk, (void)rgb, (void)npix; }
+
+void ts_icc_close(void *t) { (void)t; }
 
 #endif

@@ -172,9 +172,12 @@ int ts_image_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size
 static void finish(ts_image *out, ts_image_meta *meta, const ts_image_read_opts *opts, ts_image_info *info) {
     int profile = 0;
     char note[160] = "";
-    if (meta->icc && meta->icc_cmyk) {
+    if (meta->icc && meta->icc_applied) {
+        profile = 1;
+    } else if (meta->icc && meta->icc_cmyk) {
         profile = -1;
-        snprintf(note, sizeof note, "its CMYK profile is not used (the inks are converted without it)");
+        snprintf(note, sizeof note, "its CMYK profile is not used (%s; the inks are converted without it)",
+                 ts_icc_available() ? "it cannot be read" : "this build has no Little CMS (lcms2)");
     } else if (meta->icc) {
         profile = ts_icc_to_srgb(out, meta->icc, meta->icc_len, note, sizeof note) == 0 ? 1 : -1;
     }

@@ -24,7 +24,8 @@ typedef struct {
     int premultiplied; /* the colours are premultiplied by alpha (TIFF associated alpha, libtiff's RGBA) */
     unsigned char *icc; /* the embedded colour profile (malloc'd; the caller frees it), NULL: none */
     size_t icc_len;
-    int icc_cmyk;       /* the profile belongs to CMYK samples already converted to RGB (not applied) */
+    int icc_cmyk;       /* the profile belongs to CMYK samples converted to RGB without it (not applied) */
+    int icc_applied;    /* the reader converted through the profile itself (CMYK JPEG) */
 } ts_image_meta;
 
 /* f is open at the start of the file; the caller closes it. meta is filled (zeroed first). */
@@ -43,6 +44,12 @@ int ts_icc_available(void);
 int ts_icc_to_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw);
 int ts_icc_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw);
 void *ts_icc_srgb(size_t *n);
+/* A CMYK profile's transform of 8-bit CMYK samples (inverted: stored as 1 - ink) to sRGB; NULL when the
+ * profile is not a CMYK one or cannot be used. cmyk_row converts npix pixels to interleaved RGB float
+ * in [0,1]. */
+void *ts_icc_cmyk_open(const void *icc, size_t n, int inverted);
+void ts_icc_cmyk_row(void *t, const unsigned char *cmyk, float *rgb, size_t npix);
+void ts_icc_close(void *t);
 
 /* The Orientation tag of an EXIF block (the TIFF structure after JPEG's "Exif\0\0", or PNG's eXIf
  * chunk): 1..8, or 0 when it has none or the block is malformed. */

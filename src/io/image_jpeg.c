@@ -1,6 +1,7 @@
 /* image_jpeg.c - JPEG reader (grey, RGB, CMYK and YCCK; the EXIF orientation) and writer (RGB, quality)
- * with libjpeg. CMYK comes to RGB as R = (1 - C)(1 - K) etc., the ink values inverted as Adobe's
- * applications store them when the file has an Adobe marker (libjpeg turns YCCK into CMYK).
+ * with libjpeg. CMYK (libjpeg turns YCCK into CMYK) comes to sRGB through the file's CMYK profile when
+ * it has one and lcms2 is built in, else as R = (1 - C)(1 - K) etc.; either way the ink values are
+ * read inverted, as Adobe's applications store them, when the file has an Adobe marker.
  * libjpeg errors longjmp back here; warnings that mean lost image data (premature end of file, corrupt
  * entropy data) are errors too, so a truncated file is refused; other warnings are dropped. */
 #include <errno.h>
@@ -65,12 +66,15 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     cinfo.err = &ctx.mgr;
     /* Changed after setjmp, so volatile. */
     unsigned char *volatile row = NULL;
-    float *volatile pix = NULL;
+    float *volatile pix = NULL, *volatile rgb = NULL;
+    void *volatile xf = NULL; /* a CMYK profile's transform */
 
     if (setjmp(ctx.jmp)) {
         jpeg_destroy_decompress(&cinfo);
         free(row);
         free(pix);
+        free(rgb);
+        ts_icc_close(xf);
         free(meta->icc);
         meta->icc = NULL;
         return ts_fail(err, "%s: bad or truncated JPEG file: %s", path, ctx.msg);
@@ -95,8 +99,11 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
         return -1;
     }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-    meta->icc_cmyk = cmyk && meta->icc; /* a CMYK profile: the inks are converted without it */
     int inverted = cmyk && cinfo.saw_Adobe_marker;
+    /* a CMYK profile: the inks through it (lcms2), else converted without it (a note says so) */
+    if (cmyk && meta->icc) xf = ts_icc_cmyk_open(meta->icc, meta->icc_len, inverted);
+    meta->icc_cmyk = cmyk && meta->icc && !xf;
+    meta->icc_applied = xf != NULL;
     int grey = !cmyk && (cinfo.jpeg_color_space == JCS_GRAYSCALE || cinfo.num_components == 1);
     cinfo.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
@@ -104,12 +111,15 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, nc = cinfo.output_components;
     if (nc != (cmyk ? 4 : grey ? 1 : 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
         jpeg_destroy_decompress(&cinfo);
+        ts_icc_close(xf);
         free(meta->icc);
         meta->icc = NULL;
         return ts_fail(err, "%s: unsupported JPEG layout (%d components)", path, nc);
     }
     unsigned char *r = ts_malloc((size_t)w * nc);
     row = r;
+    float *rr = xf ? ts_malloc(sizeof(float) * 3 * (size_t)w) : NULL;
+    rgb = rr;
     size_t plane = (size_t)w * h;
     float *dst = ts_malloc(3 * plane * sizeof(float));
     pix = dst;
@@ -120,8 +130,11 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
             snprintf(ctx.msg, sizeof ctx.msg, "no scanline data");
             longjmp(ctx.jmp, 1);
         }
+        if (xf) ts_icc_cmyk_row(xf, r, rr, (size_t)w);
         for (int x = 0; x < w; x++) {
-            if (cmyk) { /* the ink left out: (1 - C)(1 - K), from stored values that may be inverted */
+            if (xf) {
+                for (int c = 0; c < 3; c++) dst[c * plane + y * w + x] = rr[3 * x + c];
+            } else if (cmyk) { /* the ink left out: (1 - C)(1 - K), from stored values that may be inverted */
                 const unsigned char *q = r + (size_t)x * 4;
                 float k = (inverted ? q[3] : 255 - q[3]) / 255.0f;
                 for (int c = 0; c < 3; c++)
@@ -134,6 +147,8 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     free(r);
+    free(rr);
+    ts_icc_close(xf);
     out->w = w;
     out->h = h;
     out->data = dst;
