@@ -5,7 +5,8 @@ Per evaluation each rank runs VGG19 (up to relu5_1) forward and backward-to-inpu
 tile, then takes part in one allreduce of the packed partial sums (style Grams, content and TV sums)
 and in the halo exchanges and their adjoints. Two halo exchanges (--halo-exchange):
   image  one 80 px image halo per tile, exchanged once; every tile recomputes its halo's features
-  layer  a 1-position ring at every layer, exchanged before each conv (15 exchanges each way)
+  layer  a 1-position ring at every conv input, exchanged before each conv (13 exchanges each way:
+         the image ring, then the inputs of conv1_2 .. conv5_1)
 L-BFGS adds a few scalar allreduces per iteration (latency only).
 Efficiency = T(1 rank, whole image) / (N * T(N ranks)).
 On the CPU the convolutions after conv1_1 are Winograd F(4x4,3x3): they cost whole 4x4 output tiles,
