@@ -34,8 +34,10 @@ int ts_vgg_table(ts_arch arch, const ts_layer_desc **layers);
 /* Index of a named layer in the table, -1 if the name is not a layer of this architecture. */
 int ts_vgg_find(ts_arch arch, const char *name);
 const char *ts_arch_name(ts_arch arch);
-/* Cumulative stride of layer l's output (1, 2, 4, 8 or 16). */
+/* Cumulative stride of layer l's output (1, 2, 4, 8 or 16), and its level k: the poolings up to l,
+ * stride 2^k. */
 int ts_vgg_layer_stride(ts_arch arch, int l);
+int ts_vgg_layer_level(ts_arch arch, int l);
 /* How far (px) beyond its stride cell an output position of layer l sees into the input: the sum of
  * the input strides of the 3x3 convolutions up to l (70 for VGG19 relu5_1). */
 int ts_vgg_margin(ts_arch arch, int l);

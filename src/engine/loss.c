@@ -64,16 +64,15 @@ void ts_objective_set_tile(ts_objective *obj, const ts_objective_tile *tile) {
 }
 
 ts_rect ts_loss_region(const ts_objective *obj, int l, double *M) {
-    int h = obj->content_h, w = obj->content_w, s = 1;
+    int h = obj->content_h, w = obj->content_w, k = 0;
     if (l >= 0) {
         const ts_layer *L = ts_loss_layer(obj, l);
         h = L->out_h;
         w = L->out_w;
-        s = ts_vgg_layer_stride(obj->net->arch, l);
+        k = ts_vgg_layer_level(obj->net->arch, l);
     }
     if (obj->tiled) {
-        int k = 0;
-        while ((1 << k) < s) k++;
+        int s = 1 << k;
         *M = (double)(obj->tile.H / s) * (obj->tile.W / s);
         return obj->tile.own[k];
     }

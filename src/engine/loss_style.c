@@ -22,11 +22,7 @@ static size_t style_c(const ts_objective *obj, int i) {
 static int slots(const ts_objective *obj) { return obj->spec.nmasks > 0 ? obj->spec.nmasks : 1; }
 
 /* the mask level of layer l (its stride 2^k) */
-static int level(const ts_objective *obj, int l) {
-    int s = ts_vgg_layer_stride(obj->net->arch, l), k = 0;
-    while ((1 << k) < s) k++;
-    return k;
-}
+static int level(const ts_objective *obj, int l) { return ts_vgg_layer_level(obj->net->arch, l); }
 
 static size_t max_style_cc(const ts_objective *obj) {
     size_t m = 1;
@@ -126,9 +122,14 @@ static void gram_of(ts_objective *obj, const ts_layer *L, ts_rect r, const float
     be->gram_rect(F, L->out_c, L->out_h, L->out_w, r.y, r.x, r.h, r.w, scale, G);
 }
 
-/* a mask level's size must be its layer's */
-static void check_level(const ts_layer *L, int h, int w) {
-    TS_CHECK(h == L->out_h && w == L->out_w, "mask of %dx%d for %s at %dx%d", w, h, L->name, L->out_w, L->out_h);
+/* every style layer's mask level (h[k] x w[k] at its level k) must be the size of its output */
+static void check_levels(const ts_objective *obj, const int *h, const int *w) {
+    for (int i = 0; i < obj->spec.nstyle; i++) {
+        const ts_layer *L = ts_loss_layer(obj, obj->spec.style_layer[i]);
+        int k = level(obj, obj->spec.style_layer[i]);
+        TS_CHECK(h[k] == L->out_h && w[k] == L->out_w, "mask of %dx%d for %s at %dx%d", w[k], h[k], L->name, L->out_w,
+                 L->out_h);
+    }
 }
 
 void ts_objective_set_style(ts_objective *obj, const float *const *styles, const int *h, const int *w,
@@ -222,10 +223,7 @@ void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W
     float *dev[TS_LOSS_STRIDES] = {0};
     if (mask) {
         TS_CHECK(mask->n == 1, "a style image has one mask, not %d", mask->n);
-        for (int i = 0; i < obj->spec.nstyle; i++) {
-            int l = obj->spec.style_layer[i];
-            check_level(ts_loss_layer(obj, l), mask->h[level(obj, l)], mask->w[level(obj, l)]);
-        }
+        check_levels(obj, mask->h, mask->w);
         upload_mask(obj->net->be, mask, 0, dev);
         ensure_scratch(obj, mask);
     }
@@ -239,12 +237,10 @@ void ts_objective_style_partials(ts_objective *obj, const float *x, int H, int W
 static void style_forward(ts_objective *obj, void *state, const float *x, double *partials) {
     (void)state;
     (void)x;
-    if (obj->spec.nmasks > 0)
-        for (int i = 0; i < obj->spec.nstyle; i++) {
-            int l = obj->spec.style_layer[i], k = level(obj, l);
-            TS_CHECK(obj->mask[0][k], "masks not set (ts_objective_set_masks)");
-            check_level(ts_loss_layer(obj, l), obj->mask_h[k], obj->mask_w[k]);
-        }
+    if (obj->spec.nmasks > 0) {
+        TS_CHECK(obj->mask[0][0], "masks not set (ts_objective_set_masks)");
+        check_levels(obj, obj->mask_h, obj->mask_w);
+    }
     add_style_grams(obj, 1.0, obj->spec.nmasks > 0 ? -1 : 0, NULL, NULL, partials);
 }
 

@@ -43,14 +43,15 @@ int ts_vgg_find(ts_arch arch, const char *name) {
     return -1;
 }
 
-int ts_vgg_layer_stride(ts_arch arch, int l) {
+int ts_vgg_layer_level(ts_arch arch, int l) {
     const ts_layer_desc *t;
     ts_vgg_table(arch, &t);
-    int s = 1;
-    for (int i = 0; i <= l; i++)
-        if (t[i].kind == TS_LAYER_POOL) s *= 2;
-    return s;
+    int k = 0;
+    for (int i = 0; i <= l; i++) k += t[i].kind == TS_LAYER_POOL;
+    return k;
 }
+
+int ts_vgg_layer_stride(ts_arch arch, int l) { return 1 << ts_vgg_layer_level(arch, l); }
 
 int ts_vgg_margin(ts_arch arch, int l) {
     const ts_layer_desc *t;
