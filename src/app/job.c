@@ -130,6 +130,12 @@ static int parse_layers(ts_arch arch, char **names, int n, int *idx, const char 
     return 0;
 }
 
+/* style image s's working size at scale k: long side --style-scale times the scale's */
+static void style_size(const ts_job *job, int k, int s, int *w, int *h) {
+    int sl = (int)lround(job->scales[k] * job->opt->style_scale);
+    ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, w, h);
+}
+
 static int check_size(const ts_job *job, int w, int h, int deepest, const char *what, ts_err *err) {
     int s = ts_vgg_layer_stride(job->arch, deepest);
     if (w / s < 1 || h / s < 1)
@@ -372,9 +378,8 @@ int ts_job_prepare(ts_job *job, ts_options *o, ts_command cmd, ts_err *err) {
         ts_image_fit_long_side(job->content.w, job->content.h, job->scales[k], &w, &h);
         snprintf(what, sizeof what, "content %s", o->content);
         if (check_size(job, w, h, deepest, what, err)) return -1;
-        int sl = (int)lround(job->scales[k] * o->style_scale);
         for (int s = 0; s < job->nstyle; s++) {
-            ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &w, &h);
+            style_size(job, k, s, &w, &h);
             snprintf(what, sizeof what, "style %s", o->style[s]);
             if (check_size(job, w, h, deepest, what, err)) return -1;
         }
@@ -440,11 +445,10 @@ void ts_job_content(const ts_job *job, int k, ts_image *orig, ts_image *for_loss
 }
 
 void ts_job_style_image(const ts_job *job, int k, int s, ts_image *out) {
-    const ts_options *o = job->opt;
-    int sl = (int)lround(job->scales[k] * o->style_scale), w, h;
-    ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &w, &h);
+    int w, h;
+    style_size(job, k, s, &w, &h);
     ts_image_resize(&job->style[s], w, h, out);
-    if (o->luminance_only) ts_color_to_luminance(out->data, (size_t)w * h);
+    if (job->opt->luminance_only) ts_color_to_luminance(out->data, (size_t)w * h);
 }
 
 double ts_job_style_weight(const ts_job *job, int s) {
@@ -505,9 +509,8 @@ void ts_job_style_mask(const ts_job *job, int k, int s, ts_mask_set *out) {
         memset(out, 0, sizeof *out);
         return;
     }
-    const ts_options *o = job->opt;
-    int sl = (int)lround(job->scales[k] * o->style_scale), w, h;
-    ts_image_fit_long_side(job->style[s].w, job->style[s].h, sl, &w, &h);
+    int w, h;
+    style_size(job, k, s, &w, &h);
     mask_set_of(&job->style_mask[s], 1, w, h, out);
 }
 
