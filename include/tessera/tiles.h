@@ -66,6 +66,8 @@ ts_rect ts_tiles_owned_in_ext(const ts_tile_grid *g, int t, int s);
 
 /* Copies tile t's extended rect of an nch x H x W image into tile (nch x ext.h x ext.w). */
 void ts_tiles_crop(const ts_tile_grid *g, int t, int nch, const float *image, float *tile);
+/* The same at layer stride s: image is nch x floor(H/s) x floor(W/s), the rect ts_tiles_layer's. */
+void ts_tiles_crop_at(const ts_tile_grid *g, int t, int s, int nch, const float *image, float *tile);
 
 /* Copies the owned part of tile (nch x ext.h x ext.w) into its place in image (no blending). */
 void ts_tiles_paste(const ts_tile_grid *g, int t, int nch, const float *tile, float *image);

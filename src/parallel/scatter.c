@@ -60,14 +60,12 @@ float *ts_scatter_tiles_at(const ts_tile_grid *g, int s, int nch, const float *i
     layout l = layout_of(g, s, nch, 1);
     float *packed = NULL;
     if (rank == 0) {
-        int H = g->H / s, W = g->W / s;
         packed = ts_malloc(sizeof(float) * (l.total + 1));
         float *p = packed;
         for (int t = 0; t < ts_tiles_count(g); t++) {
             ts_rect r = rect_of(g, t, s, 1);
-            for (int c = 0; c < nch; c++)
-                for (int y = 0; y < r.h; y++, p += r.w)
-                    memcpy(p, image + ((size_t)c * H + r.y + y) * W + r.x, sizeof(float) * (size_t)r.w);
+            ts_tiles_crop_at(g, t, s, nch, image, p);
+            p += (size_t)nch * r.h * r.w;
         }
     }
     float *mine = ts_malloc(sizeof(float) * ((size_t)l.counts[rank] + 1));

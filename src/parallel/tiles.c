@@ -108,13 +108,17 @@ ts_rect ts_tiles_owned_in_ext(const ts_tile_grid *g, int t, int s) {
     return (ts_rect){k.own.y - k.ext.y, k.own.x - k.ext.x, k.own.h, k.own.w};
 }
 
-void ts_tiles_crop(const ts_tile_grid *g, int t, int nch, const float *image, float *tile) {
-    ts_tile k = ts_tiles_tile(g, t);
+void ts_tiles_crop_at(const ts_tile_grid *g, int t, int s, int nch, const float *image, float *tile) {
+    ts_tile k = ts_tiles_layer(g, t, s);
+    int H = g->H / s, W = g->W / s;
     for (int c = 0; c < nch; c++)
         for (int y = 0; y < k.ext.h; y++)
-            memcpy(tile + ((size_t)c * k.ext.h + y) * k.ext.w,
-                   image + ((size_t)c * g->H + k.ext.y + y) * g->W + k.ext.x,
+            memcpy(tile + ((size_t)c * k.ext.h + y) * k.ext.w, image + ((size_t)c * H + k.ext.y + y) * W + k.ext.x,
                    (size_t)k.ext.w * sizeof(float));
+}
+
+void ts_tiles_crop(const ts_tile_grid *g, int t, int nch, const float *image, float *tile) {
+    ts_tiles_crop_at(g, t, 1, nch, image, tile);
 }
 
 void ts_tiles_paste(const ts_tile_grid *g, int t, int nch, const float *tile, float *image) {
