@@ -162,6 +162,19 @@ static void composite(ts_image *img, const float *alpha, int premultiplied, cons
         }
 }
 
+void ts_image_meta_free(ts_image_meta *meta) {
+    free(meta->alpha);
+    meta->alpha = NULL;
+    free(meta->icc);
+    meta->icc = NULL;
+}
+
+float *ts_image_split_alpha(float *pix, size_t plane, ts_image_meta *meta) {
+    meta->alpha = ts_malloc(plane * sizeof(float));
+    memcpy(meta->alpha, pix + 3 * plane, plane * sizeof(float));
+    return ts_realloc(pix, 3 * plane * sizeof(float));
+}
+
 int ts_image_profiles_available(void) { return ts_icc_available(); }
 
 int ts_image_from_srgb(ts_image *img, const void *icc, size_t n, char *why, size_t nw) {
@@ -206,10 +219,7 @@ static void finish(ts_image *out, ts_image_meta *meta, const ts_image_read_opts 
             meta->icc = NULL;
         }
     }
-    free(meta->alpha);
-    meta->alpha = NULL;
-    free(meta->icc);
-    meta->icc = NULL;
+    ts_image_meta_free(meta);
 }
 
 /* the pixels as the file stores them, and what it says of them */
@@ -261,7 +271,10 @@ static int read_stored(const char *path, size_t max_pixels, ts_image *out, ts_im
 int ts_image_read_with(const char *path, const ts_image_read_opts *opts, ts_image *out, ts_image_info *info,
                        ts_err *err) {
     ts_image_meta meta;
-    if (read_stored(path, opts->max_pixels, out, &meta, err)) return -1;
+    if (read_stored(path, opts->max_pixels, out, &meta, err)) {
+        ts_image_meta_free(&meta);
+        return -1;
+    }
     finish(out, &meta, opts, info);
     return 0;
 }
@@ -291,6 +304,7 @@ int ts_image_read_memory(const void *buf, size_t len, const char *name, size_t m
         fclose(f);
     }
     if (rc == 0) finish(out, &meta, NULL, NULL);
+    else ts_image_meta_free(&meta);
     return rc;
 }
 

@@ -28,7 +28,13 @@ typedef struct {
     int icc_applied;    /* the reader converted through the profile itself (CMYK JPEG) */
 } ts_image_meta;
 
-/* f is open at the start of the file; the caller closes it. meta is filled (zeroed first). */
+/* Releases what meta holds (alpha, icc). */
+void ts_image_meta_free(ts_image_meta *meta);
+/* pix holds 4 planes of plane floats: the fourth becomes meta->alpha; returns pix shrunk to 3 planes. */
+float *ts_image_split_alpha(float *pix, size_t plane, ts_image_meta *meta);
+
+/* f is open at the start of the file; the caller closes it. meta is filled (zeroed first); on
+ * failure too it may hold what was read (a profile), which the caller releases (ts_image_meta_free). */
 int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);
 int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);
 int ts_tiff_read(const char *path, size_t max_pixels, ts_image *out, ts_image_meta *meta, ts_err *err);

@@ -75,8 +75,6 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
         free(pix);
         free(rgb);
         ts_icc_close(xf);
-        free(meta->icc);
-        meta->icc = NULL;
         return ts_fail(err, "%s: bad or truncated JPEG file: %s", path, ctx.msg);
     }
     jpeg_create_decompress(&cinfo);
@@ -94,8 +92,6 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
 
     if (ts_image_check_size(path, cinfo.image_width, cinfo.image_height, max_pixels, err) != 0) {
         jpeg_destroy_decompress(&cinfo);
-        free(meta->icc);
-        meta->icc = NULL;
         return -1;
     }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
@@ -112,8 +108,6 @@ int ts_jpeg_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts
     if (nc != (cmyk ? 4 : grey ? 1 : 3) || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
         jpeg_destroy_decompress(&cinfo);
         ts_icc_close(xf);
-        free(meta->icc);
-        meta->icc = NULL;
         return ts_fail(err, "%s: unsupported JPEG layout (%d components)", path, nc);
     }
     unsigned char *r = ts_malloc((size_t)w * nc);

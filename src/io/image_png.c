@@ -71,8 +71,6 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
         free(buf);
         free(rows);
         free(pix);
-        free(meta->icc);
-        meta->icc = NULL;
         png_destroy_read_struct(&png, &info, NULL);
         if (feof(f)) return ts_fail(err, "%s: truncated PNG file (it ends early)", path);
         return ts_fail(err, "%s: bad PNG file: %s", path, ctx.msg);
@@ -99,8 +97,6 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     }
 #endif
     if (ts_image_check_size(path, w, h, max_pixels, err) != 0) {
-        free(meta->icc);
-        meta->icc = NULL;
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
@@ -117,8 +113,6 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     size_t rowbytes = png_get_rowbytes(png, info);
     if ((ch != 3 && ch != 4) || (bd != 8 && bd != 16) || rowbytes < (size_t)w * ch * (bd / 8)) {
         png_destroy_read_struct(&png, &info, NULL);
-        free(meta->icc);
-        meta->icc = NULL;
         return ts_fail(err, "%s: unsupported PNG layout (bit depth %d, colour type %d)", path, depth,
                        type);
     }
@@ -150,11 +144,7 @@ int ts_png_read(const char *path, FILE *f, size_t max_pixels, ts_image *out, ts_
     png_destroy_read_struct(&png, &info, NULL);
     free(buf);
     free(rows);
-    if (ch == 4) { /* straight (unassociated) alpha, as PNG defines it */
-        meta->alpha = ts_malloc(plane * sizeof(float));
-        memcpy(meta->alpha, dst + 3 * plane, plane * sizeof(float));
-        dst = ts_realloc(dst, 3 * plane * sizeof(float));
-    }
+    if (ch == 4) dst = ts_image_split_alpha(dst, plane, meta); /* straight (unassociated), as PNG defines it */
     out->w = (int)w;
     out->h = (int)h;
     out->data = dst;

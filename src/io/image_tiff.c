@@ -344,10 +344,8 @@ static int read_tiff(TIFF *tif, const char *path, size_t max_pixels, ts_image *o
         }
     }
     if (alpha) {
-        meta->alpha = ts_malloc(plane * sizeof(float));
-        memcpy(meta->alpha, dst + 3 * plane, plane * sizeof(float));
+        dst = ts_image_split_alpha(dst, plane, meta);
         meta->premultiplied = assoc;
-        dst = ts_realloc(dst, 3 * plane * sizeof(float));
     }
     out->w = (int)w;
     out->h = (int)h;
