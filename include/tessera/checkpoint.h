@@ -87,6 +87,9 @@ void ts_ckpt_ctl_free(ts_ckpt_ctl *c);
  * failed save is reported and the run goes on with the previous checkpoint kept). Returns 0 to go on, 1
  * when the run must stop now, 2 when some rank failed (nothing saved). */
 int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, int count, int failed);
+/* Resuming from the checkpoint at pos (ts_ckpt_peek found it): rank 0 says so, even with --quiet, since
+ * the result continues an earlier run. */
+void ts_ckpt_resuming(const ts_ckpt_ctl *c, const ts_ckpt_pos *pos);
 /* After a stop: rank 0 says where the run stopped and removes DIR/STOP; marks the stop for batch drivers. */
 void ts_ckpt_stopped(ts_ckpt_ctl *c, int global_iter);
 

@@ -434,6 +434,12 @@ int ts_ckpt_tick(ts_ckpt_ctl *c, const ts_backend *be, const ts_ckpt_data *d, in
     return stop;
 }
 
+void ts_ckpt_resuming(const ts_ckpt_ctl *c, const ts_ckpt_pos *pos) {
+    if (c->cfg.rank == 0)
+        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", c->dir, c->cfg.gen, pos->scale + 1,
+                pos->global_iter);
+}
+
 void ts_ckpt_stopped(ts_ckpt_ctl *c, int global_iter) {
     ts_stop_mark_stopped();
     if (c->cfg.rank != 0) return;

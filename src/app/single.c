@@ -129,9 +129,7 @@ int ts_single_run(ts_job *job, ts_err *err) {
                 ts_arch_name(job->arch), job->weights.is_random ? "random stand-in " : "", job->weights.source,
                 ts_preproc_name(job->preproc), job->preset, where, job->nscales, job->nscales == 1 ? "" : "s",
                 total_iters);
-    if (found) /* said even with --quiet: the result continues an earlier run */
-        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
-                resume.scale + 1, resume.global_iter);
+    if (found) ts_ckpt_resuming(&ck, &resume);
     for (int k = found ? resume.scale : 0; k < job->nscales && rc == 0 && !stopped; k++) {
         setup_scale(&st, k);
         size_t n = ts_numel(3, st.H, st.W);

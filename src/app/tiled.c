@@ -328,9 +328,7 @@ int ts_tiled_main(ts_command cmd, ts_options *o, ts_mode mode, ts_err *err) {
         fprintf(stderr, "tessera: %s mode on %d ranks, %dx%d tiles, %s; %s, %s%s weights (%s preset); %s\n",
                 ts_mode_name(mode), st.nranks, st.d.R, st.d.C, halo_desc, ts_arch_name(st.d.arch),
                 st.d.is_random ? "random stand-in " : "", st.d.source, st.d.preset, where);
-    if (found && st.rank == 0) /* said even with --quiet: the result continues an earlier run */
-        fprintf(stderr, "tessera: resuming from %s/%s: scale %d, iteration %d\n", ck.dir, ck.cfg.gen,
-                resume.scale + 1, resume.global_iter);
+    if (found) ts_ckpt_resuming(&ck, &resume);
     if (found) {
         t_start -= resume.elapsed;
         global_iter = resume.global_iter;
