@@ -303,6 +303,17 @@ static void write_tiff_raw(const char *path, const char *mode, int w, int h, int
 }
 
 static double s8(int x, int y, int s) { return (x * 7 + y * 13 + s * 50) % 256; }
+
+/* h rows of n 8-bit samples into an open TIFF, sample i of row y s8(i, y, s); then closes it */
+static void tiff_rows8(TIFF *t, int n, int h, int s) {
+    unsigned char *row = malloc((size_t)n);
+    for (int y = 0; y < h; y++) {
+        for (int i = 0; i < n; i++) row[i] = (unsigned char)s8(i, y, s);
+        TIFFWriteScanline(t, row, (uint32_t)y, 0);
+    }
+    free(row);
+    TIFFClose(t);
+}
 static double s16(int x, int y, int s) { return (x * 977 + y * 4099 + s * 20000) % 65536; }
 static double sf(int x, int y, int s) { return (x - 10) * 0.125 + y * 0.01 + s; } /* outside [0,1] too */
 static double s1(int x, int y, int s) { (void)s; return (x + y) & 1; }
@@ -748,12 +759,7 @@ static void test_tiff_variants(void) {
         for (int i = 0; i < 256; i++) map[0][i] = (uint16_t)(i * 257), map[1][i] = (uint16_t)((255 - i) * 257),
                                        map[2][i] = (uint16_t)(((i * 3) % 256) * 257);
         TIFFSetField(t, TIFFTAG_COLORMAP, map[0], map[1], map[2]);
-        unsigned char row[64];
-        for (int y = 0; y < H; y++) {
-            for (int x = 0; x < W; x++) row[x] = (unsigned char)s8(x, y, 0);
-            TIFFWriteScanline(t, row, (uint32_t)y, 0);
-        }
-        TIFFClose(t);
+        tiff_rows8(t, W, H, 0);
         TS_EXPECT(ts_image_read(P("pal.tif"), 0, &img, &err) == 0, "palette tiff: %s", err.msg);
         if (img.data) {
             int ok = 1;
@@ -771,12 +777,7 @@ static void test_tiff_variants(void) {
     {
         TIFF *t = tiff_open8(P("cmyk.tif"), W, H, 4, PHOTOMETRIC_SEPARATED);
         TIFFSetField(t, TIFFTAG_INKSET, INKSET_CMYK);
-        unsigned char row[64 * 4];
-        for (int y = 0; y < H; y++) {
-            for (int x = 0; x < W * 4; x++) row[x] = (unsigned char)s8(x, y, 1);
-            TIFFWriteScanline(t, row, (uint32_t)y, 0);
-        }
-        TIFFClose(t);
+        tiff_rows8(t, W * 4, H, 1);
         TS_EXPECT(ts_image_read(P("cmyk.tif"), 0, &img, &err) == 0, "cmyk tiff: %s", err.msg);
         if (img.data) {
             double worst = 0;
